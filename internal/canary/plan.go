@@ -1,0 +1,266 @@
+// Package canary decides, from what is observed, what a canary Rollout does
+// next: which step it is on, whether it waits for a person or a timer, how many
+// pods each ReplicaSet gets, and what phase and message an operator sees. It is
+// pure (state in, plan out) so every decision is table-tested; the reconciler
+// only reads the API, calls Plan, and writes the result.
+package canary
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/canary/replicas"
+	"github.com/sluice-dev/sluice/internal/validation"
+)
+
+// ReplicaSet is one observed ReplicaSet of the Rollout.
+type ReplicaSet struct {
+	Hash      string // rollouts-pod-template-hash
+	Replicas  int32  // spec.replicas
+	Current   int32  // status.replicas
+	Available int32  // status.availableReplicas
+}
+
+// Event is something worth telling the operator through a Kubernetes Event.
+type Event struct {
+	Warning bool
+	Reason  string
+	Message string
+}
+
+// Input is everything Plan looks at.
+type Input struct {
+	Now        time.Time
+	Replicas   int32 // spec.replicas, defaulted
+	Strategy   *v1alpha1.CanaryStrategy
+	SpecPaused bool
+	// Status is the status as last written; Plan returns an updated copy.
+	Status v1alpha1.RolloutStatus
+	// NewHash is the pod-template hash of the current template; Revision its
+	// revision number (for messages).
+	NewHash  string
+	Revision int64
+	New      *ReplicaSet // nil until created
+	Stable   *ReplicaSet // the ReplicaSet named by status.stableRS, nil if gone
+	Older    []ReplicaSet
+	// Gate judges analysis steps; nil means there is no analysis support and
+	// an analysis step holds the Rollout (fail closed).
+	Gate StepGate
+}
+
+// Verdict is what a gate says about the current step.
+type Verdict int
+
+// Gate verdicts.
+const (
+	Wait    Verdict = iota // not decided yet: stay on the step
+	Advance                // passed: go to the next step
+	Pause                  // inconclusive: pause for a person (promote continues, abort aborts)
+	Abort                  // failed: abort the update
+)
+
+// StepGate decides analysis steps. message explains Pause and Abort.
+type StepGate interface {
+	Step(index int32, step *v1alpha1.RolloutAnalysis) (v Verdict, message string)
+}
+
+// Decision is what Plan wants done.
+type Decision struct {
+	Status       v1alpha1.RolloutStatus // strategy fields updated; counts and conditions are the caller's
+	Scale        map[string]int32       // pod-template hash → spec.replicas
+	Phase        v1alpha1.RolloutPhase
+	Message      string
+	Completed    bool // the current revision is stable and fully available
+	RequeueAfter time.Duration
+	Events       []Event
+}
+
+// Plan walks the canary steps from the observed state.
+func Plan(in Input) Decision {
+	d := Decision{Status: *in.Status.DeepCopy(), Scale: map[string]int32{}}
+	st := &d.Status
+	steps := in.Strategy.Steps
+	nSteps := int32(len(steps))
+
+	if st.CurrentPodHash != in.NewHash {
+		if st.CurrentPodHash != "" {
+			d.event(false, "RolloutUpdated", fmt.Sprintf("Rollout updated to revision %d", in.Revision))
+		}
+		st.CurrentPodHash = in.NewHash
+		resetUpdate(st)
+	}
+	if sh := StepsHash(steps); st.CurrentStepHash != sh {
+		if st.CurrentStepHash != "" {
+			resetUpdate(st)
+		}
+		st.CurrentStepHash = sh
+	}
+	if st.StableRS == "" {
+		st.StableRS = in.NewHash // the first revision goes straight to full scale
+	}
+	noStable := st.StableRS == in.NewHash || in.Stable == nil
+	idx := int32(0)
+	if st.CurrentStepIndex != nil {
+		idx = min(max(*st.CurrentStepIndex, 0), nSteps)
+	}
+	if noStable {
+		idx = nSteps
+		st.Abort, st.AbortedAt, st.PromoteFull = false, nil, false
+	}
+
+	paused := false
+	switch {
+	case st.Abort:
+		idx = 0
+		st.PauseConditions, st.ControllerPause = nil, false
+		if st.AbortedAt == nil {
+			now := metaTime(in.Now)
+			st.AbortedAt = &now
+			d.event(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d", in.Revision))
+		}
+	case st.PromoteFull:
+		if idx < nSteps {
+			d.event(false, "RolloutPromoted", "Rollout fully promoted: remaining steps skipped")
+		}
+		idx = nSteps
+		st.PauseConditions, st.ControllerPause = nil, false
+	default:
+		idx, paused = walk(in, &d, idx)
+	}
+	if nSteps > 0 {
+		st.CurrentStepIndex = ptr(idx)
+	} else {
+		st.CurrentStepIndex = nil
+	}
+
+	weight := replicas.DesiredWeight(replicas.StepState{
+		PromoteFull: st.PromoteFull, NoStableHash: noStable, Aborted: st.Abort,
+		StepsDone: idx >= nSteps, SetWeight: setWeightAt(steps, idx),
+	})
+	rin := replicaInput(in, weight, noStable)
+	next := replicas.Compute(rin)
+	d.Scale[in.NewHash] = next.Canary
+	if !noStable {
+		d.Scale[in.Stable.Hash] = next.Stable
+	}
+	for _, o := range in.Older {
+		d.Scale[o.Hash] = 0
+	}
+
+	// A fully promoted canary becomes the stable.
+	if !noStable && !st.Abort && idx >= nSteps && replicas.Settled(rin) {
+		st.StableRS = in.NewHash
+		noStable = true
+		d.event(false, "RolloutCompleted", fmt.Sprintf("Rollout completed update to revision %d (%s)", in.Revision, in.NewHash))
+	}
+	d.Completed = noStable && in.New != nil && in.New.Replicas == in.Replicas &&
+		in.New.Available >= in.Replicas && in.New.Current == in.Replicas && olderGone(in)
+	d.Phase, d.Message = phase(in, st, paused, d.Completed, next)
+	return d
+}
+
+// walk advances through the steps that are done, stopping at the first one
+// that must wait. It reports the step index and whether the Rollout is paused.
+func walk(in Input, d *Decision, idx int32) (int32, bool) {
+	st := &d.Status
+	steps := in.Strategy.Steps
+	for idx < int32(len(steps)) {
+		s := &steps[idx]
+		if in.SpecPaused {
+			return idx, true
+		}
+		switch {
+		case s.SetWeight != nil:
+			w := *s.SetWeight
+			if !replicas.Settled(replicaInput(in, w, false)) {
+				return idx, false
+			}
+		case s.Pause != nil:
+			pc := pauseCondition(st, v1alpha1.PauseReasonCanaryPauseStep)
+			if pc == nil {
+				if st.ControllerPause { // a person removed the pause condition: promote
+					st.ControllerPause = false
+					d.event(false, "RolloutResumed", fmt.Sprintf("Rollout resumed past step %d", idx+1))
+					break
+				}
+				st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
+					Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: metaTime(in.Now)})
+				st.ControllerPause = true
+				pc = &st.PauseConditions[len(st.PauseConditions)-1]
+				d.event(false, "RolloutPaused", fmt.Sprintf("Rollout paused at step %d/%d", idx+1, len(steps)))
+			}
+			if s.Pause.Duration == nil {
+				return idx, true
+			}
+			dur, _ := validation.PauseDuration(s.Pause.Duration)
+			if left := pc.StartTime.Add(dur).Sub(in.Now); left > 0 {
+				d.RequeueAfter = left
+				return idx, true
+			}
+			removePause(st, v1alpha1.PauseReasonCanaryPauseStep)
+			st.ControllerPause = false
+		case s.Analysis != nil:
+			if in.Gate == nil {
+				return idx, false
+			}
+			switch v, msg := in.Gate.Step(idx, s.Analysis); v {
+			case Wait:
+				return idx, false
+			case Pause:
+				if pauseCondition(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {
+					if st.ControllerPause { // promoted past the inconclusive run
+						st.ControllerPause = false
+						break
+					}
+					st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
+						Reason: v1alpha1.PauseReasonInconclusiveAnalysis, StartTime: metaTime(in.Now)})
+					st.ControllerPause = true
+					d.event(true, "AnalysisInconclusive", msg)
+				}
+				return idx, true
+			case Abort:
+				st.Abort = true
+				now := metaTime(in.Now)
+				st.AbortedAt = &now
+				d.Message = msg
+				d.event(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d: %s", in.Revision, msg))
+				return 0, false
+			}
+		default: // setCanaryScale and the steps Sluice rejects up front
+		}
+		idx++
+		d.event(false, "RolloutStepCompleted", fmt.Sprintf("Rollout step %d/%d completed (%s)", idx, len(steps), describe(s)))
+	}
+	return idx, false
+}
+
+func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next replicas.Plan) (v1alpha1.RolloutPhase, string) {
+	switch {
+	case st.Abort:
+		if prev := in.Status.Message; in.Status.Abort && len(prev) > len(abortPrefix) && prev[:len(abortPrefix)] == abortPrefix {
+			return v1alpha1.RolloutPhaseDegraded, prev
+		}
+		return v1alpha1.RolloutPhaseDegraded, fmt.Sprintf("%sRollout aborted update to revision %d", abortPrefix, in.Revision)
+	case in.SpecPaused && !completed:
+		return v1alpha1.RolloutPhasePaused, "manually paused"
+	case paused && len(st.PauseConditions) > 0:
+		return v1alpha1.RolloutPhasePaused, string(st.PauseConditions[0].Reason)
+	case completed:
+		return v1alpha1.RolloutPhaseHealthy, ""
+	case in.New == nil || in.New.Replicas < next.Canary:
+		return v1alpha1.RolloutPhaseProgressing, "more replicas need to be updated"
+	case in.New.Available < in.New.Replicas:
+		return v1alpha1.RolloutPhaseProgressing, "updated replicas are still becoming available"
+	case !olderGone(in) || (in.Stable != nil && st.StableRS != in.Stable.Hash && in.Stable.Current > 0):
+		return v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
+	}
+	return v1alpha1.RolloutPhaseProgressing, "waiting for all steps to complete"
+}
+
+const abortPrefix = "RolloutAborted: "
+
+// AbortMessage is the status message of an aborted Rollout.
+func AbortMessage(revision int64, why string) string {
+	return fmt.Sprintf("%sRollout aborted update to revision %d: %s", abortPrefix, revision, why)
+}

@@ -1,0 +1,62 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Reasons a Rollout cannot make progress. Each becomes the reason of a
+// condition, the prefix of status.message and the reason of a Warning Event.
+const (
+	ReasonInvalidSpec          = "InvalidSpec"
+	ReasonWorkloadRefNotFound  = "WorkloadRefNotFound"
+	ReasonTrafficRouterMissing = "TrafficRouterUnavailable"
+	ReasonStrategyNotSupported = "StrategyNotSupported"
+	ReasonStepNotSupported     = "StepNotSupported"
+	ReasonForbidden            = "Forbidden"
+	ReasonReplicaSetConflict   = "ReplicaSetNameConflict"
+	ReasonReconcileError       = "ReconcileError"
+	ReasonProgressDeadline     = "ProgressDeadlineExceeded"
+	ReasonWorkloadStillServing = "WorkloadStillServing"
+	ReasonWorkloadScaledDown   = "WorkloadScaledDown"
+	ReasonWorkloadNotServing   = "WorkloadNotServing"
+)
+
+// Failure is a reason the controller cannot make progress on a Rollout. The
+// reconciler turns every Failure, in one place (setFailure), into phase
+// Degraded, a condition naming the reason, and a Warning Event.
+type Failure struct {
+	Reason  string
+	Message string
+	// Invalid marks a spec error: the InvalidSpec condition is set too.
+	Invalid bool
+	// Err is the underlying error, when there is one; it is retried.
+	Err error
+}
+
+func (f *Failure) Error() string { return f.Reason + ": " + f.Message }
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+func fail(reason, format string, args ...any) *Failure {
+	return &Failure{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// apiFailure explains an API error in terms an operator can act on. Conflicts
+// are not failures: they are retried silently.
+func apiFailure(action string, err error) error {
+	if err == nil || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	if apierrors.IsForbidden(err) {
+		return &Failure{Reason: ReasonForbidden, Err: err, Message: fmt.Sprintf(
+			"the controller is not allowed to %s: %v; grant it in the controller's ClusterRole (config/rbac)", action, err)}
+	}
+	return &Failure{Reason: ReasonReconcileError, Err: err, Message: fmt.Sprintf("could not %s: %v", action, err)}
+}

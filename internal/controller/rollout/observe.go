@@ -1,0 +1,169 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// Labels and annotations shared with upstream Argo Rollouts.
+const (
+	PodTemplateHashLabel = "rollouts-pod-template-hash"
+	RevisionAnnotation   = "rollout.argoproj.io/revision"
+	ownerIndex           = ".metadata.controller"
+	workloadRefIndex     = ".spec.workloadRef.name"
+)
+
+// observed is what one reconcile reads from the API.
+type observed struct {
+	template   corev1.PodTemplateSpec
+	selector   *metav1.LabelSelector
+	deployment *appsv1.Deployment // set with workloadRef
+	hash       string
+	owned      []*appsv1.ReplicaSet // owned by the Rollout, newest revision first
+}
+
+// unsupported reports a feature of the spec Sluice cannot carry out. Failing
+// here, before any ReplicaSet is touched, is the fix for the seeds' 39-day
+// silent canary: an unusable traffic router must stop the Rollout loudly.
+func unsupported(ro *v1alpha1.Rollout) *Failure {
+	if ro.Spec.Strategy.BlueGreen != nil {
+		return fail(ReasonStrategyNotSupported,
+			"spec.strategy.blueGreen is not supported by this version of Sluice yet; nothing was changed. Use spec.strategy.canary")
+	}
+	c := ro.Spec.Strategy.Canary
+	if tr := c.TrafficRouting; tr != nil {
+		for name, set := range map[string]bool{"istio": tr.Istio != nil, "nginx": tr.Nginx != nil, "alb": tr.ALB != nil,
+			"smi": tr.SMI != nil, "ambassador": tr.Ambassador != nil, "appMesh": tr.AppMesh != nil,
+			"traefik": tr.Traefik != nil, "apisix": tr.Apisix != nil} {
+			if set {
+				return fail(ReasonTrafficRouterMissing, "traffic router %q (spec.strategy.canary.trafficRouting.%s) is not available in Sluice; "+
+					"no ReplicaSet was touched. Remove spec.strategy.canary.trafficRouting to run a replica-count canary, "+
+					"where the Service splits traffic by pod count", name, name)
+			}
+		}
+		names := make([]string, 0, len(tr.Plugins))
+		for n := range tr.Plugins {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) > 0 {
+			return fail(ReasonTrafficRouterMissing, "traffic router plugin %q (spec.strategy.canary.trafficRouting.plugins) is not available in Sluice; "+
+				"no ReplicaSet was touched. Remove spec.strategy.canary.trafficRouting to run a replica-count canary, "+
+				"where the Service splits traffic by pod count", names[0])
+		}
+	}
+	for i, s := range c.Steps {
+		kind := ""
+		switch {
+		case s.Experiment != nil:
+			kind = "experiment"
+		case s.SetHeaderRoute != nil:
+			kind = "setHeaderRoute"
+		case s.SetMirrorRoute != nil:
+			kind = "setMirrorRoute"
+		case s.Plugin != nil:
+			kind = "plugin"
+		case s.Analysis != nil:
+			kind = "analysis"
+		}
+		if kind != "" {
+			return fail(ReasonStepNotSupported, "spec.strategy.canary.steps[%d].%s is not supported by this version of Sluice yet; "+
+				"no ReplicaSet was touched. Replace it with a pause step and promote by hand", i, kind)
+		}
+	}
+	if c.Analysis != nil {
+		return fail(ReasonStepNotSupported, "spec.strategy.canary.analysis (background analysis) is not supported by this version "+
+			"of Sluice yet; no ReplicaSet was touched. Remove it and gate with pause steps")
+	}
+	return nil
+}
+
+// observe reads the pod template (from spec.template or the workloadRef
+// Deployment) and the ReplicaSets the Rollout owns.
+func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (*observed, error) {
+	o := &observed{selector: ro.Spec.Selector}
+	if ref := ro.Spec.WorkloadRef; ref != nil {
+		var d appsv1.Deployment
+		err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: ref.Name}, &d)
+		if apierrors.IsNotFound(err) {
+			return nil, fail(ReasonWorkloadRefNotFound, "Deployment %q named by spec.workloadRef was not found in namespace %q; "+
+				"create it or fix spec.workloadRef.name. Nothing was changed", ref.Name, ro.Namespace)
+		}
+		if err != nil {
+			return nil, apiFailure(fmt.Sprintf("get Deployment %q (spec.workloadRef)", ref.Name), err)
+		}
+		o.deployment = &d
+		o.template = *d.Spec.Template.DeepCopy()
+		if o.selector == nil {
+			o.selector = d.Spec.Selector
+		}
+	} else {
+		o.template = *ro.Spec.Template.DeepCopy()
+	}
+	delete(o.template.Labels, PodTemplateHashLabel)
+	o.hash = TemplateHash(&o.template)
+
+	var list appsv1.ReplicaSetList
+	if err := r.List(ctx, &list, client.InNamespace(ro.Namespace), client.MatchingFields{ownerIndex: string(ro.UID)}); err != nil {
+		return nil, apiFailure("list ReplicaSets", err)
+	}
+	for i := range list.Items {
+		o.owned = append(o.owned, &list.Items[i])
+	}
+	sort.Slice(o.owned, func(i, j int) bool { return revision(o.owned[i]) > revision(o.owned[j]) })
+	return o, nil
+}
+
+// TemplateHash names a pod template: equal templates, equal hashes.
+func TemplateHash(t *corev1.PodTemplateSpec) string {
+	b, _ := json.Marshal(t)
+	h := fnv.New32a()
+	_, _ = h.Write(b)
+	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
+
+func revision(rs *appsv1.ReplicaSet) int64 {
+	n, _ := strconv.ParseInt(rs.Annotations[RevisionAnnotation], 10, 64)
+	return n
+}
+
+func (o *observed) byHash(hash string) *appsv1.ReplicaSet {
+	for _, rs := range o.owned {
+		if rs.Labels[PodTemplateHashLabel] == hash {
+			return rs
+		}
+	}
+	return nil
+}
+
+func (o *observed) maxRevision() int64 {
+	var m int64
+	for _, rs := range o.owned {
+		m = max(m, revision(rs))
+	}
+	return m
+}
+
+// selectorString is the Rollout's pod selector as the scale subresource wants it.
+func selectorString(sel *metav1.LabelSelector) string {
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(s.String())
+}
