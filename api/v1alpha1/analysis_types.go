@@ -86,6 +86,7 @@ type MetricProvider struct {
 	// +optional
 	Job *JobMetric `json:"job,omitempty"`
 	// Plugin is accepted for compatibility; Sluice reports it unsupported.
+	// +kubebuilder:validation:MaxProperties=8
 	// +optional
 	Plugin map[string]runtime.RawExtension `json:"plugin,omitempty"`
 }
@@ -201,6 +202,7 @@ type AnalysisTemplateSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
 	Metrics []Metric `json:"metrics"`
 	// +listType=map
 	// +listMapKey=name

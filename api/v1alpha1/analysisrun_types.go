@@ -32,6 +32,7 @@ type AnalysisRunSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
 	Metrics []Metric `json:"metrics"`
 	// +listType=map
 	// +listMapKey=name

@@ -25,12 +25,12 @@ type PauseReason string
 
 // Pause reasons, as upstream names them.
 const (
-	PauseReasonCanaryPauseStep          PauseReason = "CanaryPauseStep"
-	PauseReasonInconclusiveAnalysis     PauseReason = "InconclusiveAnalysisRun"
-	PauseReasonInconclusiveExperiment   PauseReason = "InconclusiveExperiment"
-	PauseReasonBlueGreenPause           PauseReason = "BlueGreenPause"
-	PauseReasonPausedByUser             PauseReason = "PausedByUser"
-	PauseReasonRolloutPausedByOperator  PauseReason = "RolloutPausedByOperator"
+	PauseReasonCanaryPauseStep         PauseReason = "CanaryPauseStep"
+	PauseReasonInconclusiveAnalysis    PauseReason = "InconclusiveAnalysisRun"
+	PauseReasonInconclusiveExperiment  PauseReason = "InconclusiveExperiment"
+	PauseReasonBlueGreenPause          PauseReason = "BlueGreenPause"
+	PauseReasonPausedByUser            PauseReason = "PausedByUser"
+	PauseReasonRolloutPausedByOperator PauseReason = "RolloutPausedByOperator"
 )
 
 // PauseCondition is one reason the Rollout is paused, and since when.

@@ -38,13 +38,17 @@ type CanaryStrategy struct {
 	// MaxUnavailable pods below spec.replicas during the update (int or
 	// percent, rounded down). Default 25%.
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]+%$')",message="must be a non-negative integer or a percentage like 25%"
+	// +kubebuilder:validation:Pattern=`^[0-9]+%?$`
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="type(self) != int || self >= 0",message="must be a non-negative integer or a percentage like 25%"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 	// MaxSurge pods above spec.replicas during the update (int or percent,
 	// rounded up). Default 25%.
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]+%$')",message="must be a non-negative integer or a percentage like 25%"
+	// +kubebuilder:validation:Pattern=`^[0-9]+%?$`
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="type(self) != int || self >= 0",message="must be a non-negative integer or a percentage like 25%"
 	// +optional
 	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
 	// Analysis runs in the background through the update and aborts it on failure.
@@ -125,7 +129,9 @@ type CanaryStep struct {
 type RolloutPause struct {
 	// Duration as seconds (30) or with a unit (30s, 5m, 1h).
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : (self.matches('^([0-9]+(ms|s|m|h))+$') || self.matches('^[0-9]+$'))",message="must be seconds (30) or a duration with a unit (30s, 5m, 1h)"
+	// +kubebuilder:validation:Pattern=`^([0-9]+|([0-9]+(ms|s|m|h))+)$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="type(self) != int || self >= 0",message="must be seconds (30) or a duration with a unit (30s, 5m, 1h)"
 	// +optional
 	Duration *intstr.IntOrString `json:"duration,omitempty"`
 }
@@ -255,7 +261,9 @@ type BlueGreenStrategy struct {
 	AutoPromotionSeconds int32 `json:"autoPromotionSeconds,omitempty"`
 	// MaxUnavailable pods during the update (int or percent).
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]+%$')",message="must be a non-negative integer or a percentage like 25%"
+	// +kubebuilder:validation:Pattern=`^[0-9]+%?$`
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="type(self) != int || self >= 0",message="must be a non-negative integer or a percentage like 25%"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 	// ScaleDownDelaySeconds keeps the old version up after the switch. Default 30.

@@ -109,6 +109,9 @@ func Plan(in Input) Decision {
 		st.Abort, st.AbortedAt, st.PromoteFull = false, nil, false
 	}
 
+	if !st.Abort {
+		st.AbortedAt = nil // retried
+	}
 	paused := false
 	switch {
 	case st.Abort:
@@ -181,14 +184,14 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 			if pc == nil {
 				if st.ControllerPause { // a person removed the pause condition: promote
 					st.ControllerPause = false
-					d.event(false, "RolloutResumed", fmt.Sprintf("Rollout resumed past step %d", idx+1))
+					d.event(false, "RolloutResumed", fmt.Sprintf("Rollout resumed at step %d/%d", idx, len(steps)))
 					break
 				}
 				st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
 					Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: metaTime(in.Now)})
 				st.ControllerPause = true
 				pc = &st.PauseConditions[len(st.PauseConditions)-1]
-				d.event(false, "RolloutPaused", fmt.Sprintf("Rollout paused at step %d/%d", idx+1, len(steps)))
+				d.event(false, "RolloutPaused", fmt.Sprintf("Rollout paused at step %d/%d (%s)", idx, len(steps), describe(s)))
 			}
 			if s.Pause.Duration == nil {
 				return idx, true

@@ -1,0 +1,48 @@
+// Package cli holds Sluice's command line: one cobra tree for the controller
+// and the operator's verbs, usable as `sluice ...` or `kubectl sluice ...`.
+package cli
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+// ExitError carries a specific process exit code.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+
+// ExitCode maps an error returned by a command to the process exit code.
+func ExitCode(err error) int {
+	var e *ExitError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 1
+}
+
+// NewRoot builds the command tree.
+func NewRoot() *cobra.Command {
+	name := "sluice"
+	if filepath.Base(os.Args[0]) == "kubectl-sluice" {
+		name = "kubectl sluice"
+	}
+	root := &cobra.Command{
+		Use:   name,
+		Short: "Sluice: progressive delivery (canary, blue-green) for Kubernetes, Argo Rollouts API compatible",
+		Long: `Sluice shifts a new version of an app in gradually (canary) or side by side
+(blue-green), gates every step on evidence, and rolls back by itself when the
+evidence is bad or missing. It reads and writes the Argo Rollouts API
+(argoproj.io/v1alpha1), so existing manifests keep working.`,
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(newControllerCmd(), newVersionCmd())
+	return root
+}

@@ -1,0 +1,175 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/conditions"
+)
+
+// applyScale creates the ReplicaSet of the current template if it is missing
+// and sets spec.replicas on every ReplicaSet whose count differs from the plan.
+func (r *Reconciler) applyScale(ctx context.Context, ro *v1alpha1.Rollout, obs *observed,
+	newRS *appsv1.ReplicaSet, scale map[string]int32, rev int64) (*appsv1.ReplicaSet, error) {
+	if newRS == nil {
+		rs, err := r.createReplicaSet(ctx, ro, obs, scale[obs.hash], rev)
+		if err != nil {
+			return nil, err
+		}
+		obs.owned = append([]*appsv1.ReplicaSet{rs}, obs.owned...)
+		newRS = rs
+	} else if revision(newRS) < obs.maxRevision() {
+		// Back to an earlier template (a rollback): it becomes the newest revision.
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, RevisionAnnotation, strconv.FormatInt(obs.maxRevision()+1, 10))
+		if err := r.Patch(ctx, newRS, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return nil, apiFailure("update "+describeRS(newRS), err)
+		}
+	}
+	for _, rs := range obs.owned {
+		want, ok := scale[rs.Labels[PodTemplateHashLabel]]
+		if !ok || rs.Spec.Replicas == nil || *rs.Spec.Replicas == want {
+			continue
+		}
+		from := *rs.Spec.Replicas
+		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, want)
+		if err := r.Patch(ctx, rs, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return nil, apiFailure("scale "+describeRS(rs), err)
+		}
+		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "ScalingReplicaSet", "Scale",
+			"Scaled %s from %d to %d", describeRS(rs), from, want)
+	}
+	return newRS, nil
+}
+
+func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, replicas int32, rev int64) (*appsv1.ReplicaSet, error) {
+	tmpl := obs.template.DeepCopy()
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[PodTemplateHashLabel] = obs.hash
+	sel := obs.selector.DeepCopy()
+	if sel.MatchLabels == nil {
+		sel.MatchLabels = map[string]string{}
+	}
+	sel.MatchLabels[PodTemplateHashLabel] = obs.hash
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            ro.Name + "-" + obs.hash,
+			Namespace:       ro.Namespace,
+			Labels:          tmpl.Labels,
+			Annotations:     map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10)},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas, MinReadySeconds: ro.Spec.MinReadySeconds, Selector: sel, Template: *tmpl,
+		},
+	}
+	err := r.Create(ctx, rs)
+	if apierrors.IsAlreadyExists(err) {
+		var existing appsv1.ReplicaSet
+		if gerr := r.Get(ctx, client.ObjectKeyFromObject(rs), &existing); gerr == nil && !metav1.IsControlledBy(&existing, ro) {
+			return nil, fail(ReasonReplicaSetConflict, "ReplicaSet %q exists and is not owned by this Rollout; "+
+				"delete or rename it so the Rollout can create its own", rs.Name)
+		}
+		return nil, err // our own, not yet in the cache: retry
+	}
+	if err != nil {
+		return nil, apiFailure("create "+describeRS(rs), err)
+	}
+	r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "NewReplicaSetCreated", "Create",
+		"Created %s (revision %d) with %d replicas", describeRS(rs), rev, replicas)
+	return rs, nil
+}
+
+// scaleDownWorkload carries out spec.workloadRef.scaleDown, and warns — in a
+// condition and an Event, not just a log line — while the Deployment still
+// serves pods next to the Rollout's own (seed bug #3).
+func (r *Reconciler) scaleDownWorkload(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, completed bool, now metav1.Time, n *notes) error {
+	st := &ro.Status
+	d := obs.deployment
+	if d == nil {
+		conditions.Remove(st, v1alpha1.RolloutWorkloadStillServing)
+		return nil
+	}
+	st.WorkloadObservedGeneration = strconv.FormatInt(d.Generation, 10)
+	current := int32(1)
+	if d.Spec.Replicas != nil {
+		current = *d.Spec.Replicas
+	}
+	want := current
+	policy := ro.Spec.WorkloadRef.ScaleDown
+	switch policy {
+	case v1alpha1.ScaleDownOnSuccess:
+		if completed {
+			want = 0
+		}
+	case v1alpha1.ScaleDownProgressively:
+		want = min(current, max(0, replicasOf(ro)-st.AvailableReplicas))
+	}
+	if want != current {
+		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, want)
+		if err := r.Patch(ctx, d, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return apiFailure(fmt.Sprintf("scale Deployment %q (spec.workloadRef.scaleDown: %s)", d.Name, policy), err)
+		}
+		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, ReasonWorkloadScaledDown, "Scale",
+			"Scaled Deployment %q from %d to %d (spec.workloadRef.scaleDown: %s)", d.Name, current, want, policy)
+	}
+	if d.Status.AvailableReplicas > 0 && st.AvailableReplicas > 0 && (policy == "" || policy == v1alpha1.ScaleDownNever) {
+		msg := fmt.Sprintf("Deployment %q still has %d available pod(s) serving next to this Rollout's %d: "+
+			"spec.workloadRef.scaleDown is %q, so Sluice leaves it running. Set spec.workloadRef.scaleDown to onsuccess "+
+			"or progressively, or scale the Deployment to 0, so only the Rollout's pods serve",
+			d.Name, d.Status.AvailableReplicas, st.AvailableReplicas, orDefault(policy, v1alpha1.ScaleDownNever))
+		if conditions.Set(st, v1alpha1.RolloutWorkloadStillServing, corev1.ConditionTrue, ReasonWorkloadStillServing, msg, now) {
+			n.warn(ReasonWorkloadStillServing, msg)
+		}
+	} else if conditions.Get(st, v1alpha1.RolloutWorkloadStillServing) != nil {
+		conditions.Set(st, v1alpha1.RolloutWorkloadStillServing, corev1.ConditionFalse, ReasonWorkloadNotServing,
+			fmt.Sprintf("Deployment %q has no available pods; only the Rollout's pods serve", d.Name), now)
+	}
+	return nil
+}
+
+// cleanupHistory deletes scaled-down ReplicaSets beyond spec.revisionHistoryLimit.
+func (r *Reconciler) cleanupHistory(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, newRS *appsv1.ReplicaSet) error {
+	limit := 10
+	if ro.Spec.RevisionHistoryLimit != nil {
+		limit = int(*ro.Spec.RevisionHistoryLimit)
+	}
+	var old []*appsv1.ReplicaSet
+	for _, rs := range obs.owned {
+		h := rs.Labels[PodTemplateHashLabel]
+		if rs == newRS || h == ro.Status.StableRS || h == ro.Status.CurrentPodHash {
+			continue
+		}
+		if rs.Spec.Replicas != nil && *rs.Spec.Replicas == 0 && rs.Status.Replicas == 0 {
+			old = append(old, rs)
+		}
+	}
+	if len(old) <= limit {
+		return nil
+	}
+	sort.Slice(old, func(i, j int) bool { return revision(old[i]) < revision(old[j]) })
+	for _, rs := range old[:len(old)-limit] {
+		if err := r.Delete(ctx, rs, client.Preconditions{UID: &rs.UID}); client.IgnoreNotFound(err) != nil {
+			return apiFailure("delete old "+describeRS(rs), err)
+		}
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

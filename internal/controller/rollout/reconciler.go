@@ -1,0 +1,252 @@
+// Package rollout is the Rollout reconciler: it reads a Rollout and what it
+// owns, asks the pure planner (internal/canary) what to do, applies that with
+// the fewest API writes, and reports the result in .status. Every reason it
+// cannot make progress is reported in one place, setFailure: phase Degraded,
+// a condition with reason and message, and a Warning Event, within the same
+// reconcile.
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/canary"
+	"github.com/sluice-dev/sluice/internal/conditions"
+	"github.com/sluice-dev/sluice/internal/validation"
+)
+
+// Reconciler drives Rollouts.
+type Reconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments/scale,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// SetupWithManager registers the reconciler and what it watches: its
+// ReplicaSets (so pods becoming ready move the Rollout at once, not on a
+// resync) and the Deployments named by workloadRef.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &appsv1.ReplicaSet{}, ownerIndex, func(o client.Object) []string {
+		if ref := metav1.GetControllerOf(o); ref != nil && ref.Kind == "Rollout" && ref.APIVersion == v1alpha1.GroupVersion.String() {
+			return []string{string(ref.UID)}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, workloadRefIndex, func(o client.Object) []string {
+		if ref := o.(*v1alpha1.Rollout).Spec.WorkloadRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Rollout{}).
+		Owns(&appsv1.ReplicaSet{}).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsForDeployment)).
+		Named("rollout").
+		Complete(r)
+}
+
+func (r *Reconciler) rolloutsForDeployment(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.RolloutList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{workloadRefIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, ro := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
+	}
+	return reqs
+}
+
+// Reconcile brings one Rollout one step closer to what it asks for.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var ro v1alpha1.Rollout
+	if err := r.Get(ctx, req.NamespacedName, &ro); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if ro.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	before := ro.Status.DeepCopy()
+	now := metav1.NewTime(r.Now().Truncate(time.Second))
+
+	var notes notes
+	res, err := r.reconcile(ctx, &ro, now, &notes)
+	var f *Failure
+	switch {
+	case errors.As(err, &f):
+		r.setFailure(&ro, f, now, &notes)
+		err = f.Err // API errors are retried with backoff; spec problems wait for an edit
+	case err == nil:
+		r.clearFailure(&ro, now)
+	}
+	ro.Status.ObservedGeneration = strconv.FormatInt(ro.Generation, 10)
+
+	if !equality.Semantic.DeepEqual(before, &ro.Status) {
+		if uerr := r.Status().Update(ctx, &ro); uerr != nil {
+			if apierrors.IsConflict(uerr) {
+				return ctrl.Result{Requeue: true}, nil
+			}
+			return ctrl.Result{}, uerr
+		}
+	}
+	// Events about status changes go out only once the status is written, so a
+	// reconcile that lost a write conflict does not announce a step twice.
+	for _, e := range notes {
+		typ := corev1.EventTypeNormal
+		if e.Warning {
+			typ = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(&ro, nil, typ, e.Reason, "Reconcile", "%s", e.Message)
+	}
+	return res, err
+}
+
+// setFailure is the one place a reason the Rollout cannot make progress is
+// made visible: phase Degraded, message "<Reason>: <message>", the
+// Progressing condition False with that reason (InvalidSpec too for spec
+// errors), and a Warning Event whenever the reason or message is new.
+func (r *Reconciler) setFailure(ro *v1alpha1.Rollout, f *Failure, now metav1.Time, n *notes) {
+	st := &ro.Status
+	if f.Invalid {
+		conditions.Set(st, v1alpha1.RolloutInvalidSpec, corev1.ConditionTrue, ReasonInvalidSpec, f.Message, now)
+	} else {
+		conditions.Remove(st, v1alpha1.RolloutInvalidSpec)
+	}
+	changed := conditions.Set(st, v1alpha1.RolloutProgressing, corev1.ConditionFalse, f.Reason, f.Message, now)
+	st.Phase = v1alpha1.RolloutPhaseDegraded
+	st.Message = f.Reason + ": " + f.Message
+	if changed {
+		n.warn(f.Reason, f.Message)
+	}
+}
+
+// clearFailure drops the InvalidSpec condition once the spec is valid again.
+func (r *Reconciler) clearFailure(ro *v1alpha1.Rollout, _ metav1.Time) {
+	conditions.Remove(&ro.Status, v1alpha1.RolloutInvalidSpec)
+}
+
+// reconcile does the work. A returned *Failure is reported by setFailure.
+func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now metav1.Time, n *notes) (ctrl.Result, error) {
+	if errs := validation.Rollout(ro); len(errs) > 0 {
+		return ctrl.Result{}, &Failure{Reason: ReasonInvalidSpec, Invalid: true, Message: errs.ToAggregate().Error()}
+	}
+	if f := unsupported(ro); f != nil {
+		return ctrl.Result{}, f
+	}
+	prev := ro.Status.DeepCopy()
+	obs, err := r.observe(ctx, ro)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	newRS := obs.byHash(obs.hash)
+	rev := obs.maxRevision() + 1
+	if newRS != nil {
+		rev = revision(newRS)
+	}
+	in := canary.Input{
+		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused,
+		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
+	}
+	if stable := obs.byHash(ro.Status.StableRS); stable != nil && stable != newRS {
+		in.Stable = snapshot(stable)
+	}
+	for _, rs := range obs.owned {
+		if rs != newRS && (in.Stable == nil || rs.Labels[PodTemplateHashLabel] != in.Stable.Hash) {
+			in.Older = append(in.Older, *snapshot(rs))
+		}
+	}
+	d := canary.Plan(in)
+
+	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	*n = append(*n, d.Events...)
+	ro.Status.PauseConditions, ro.Status.ControllerPause = d.Status.PauseConditions, d.Status.ControllerPause
+	ro.Status.Abort, ro.Status.AbortedAt, ro.Status.PromoteFull = d.Status.Abort, d.Status.AbortedAt, d.Status.PromoteFull
+	ro.Status.CurrentPodHash, ro.Status.CurrentStepHash = d.Status.CurrentPodHash, d.Status.CurrentStepHash
+	ro.Status.CurrentStepIndex, ro.Status.StableRS = d.Status.CurrentStepIndex, d.Status.StableRS
+	r.setCounts(ro, obs)
+	requeue := r.setProgress(ro, prev, d, rev, now, n)
+
+	if err := r.scaleDownWorkload(ctx, ro, obs, d.Completed, now, n); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.cleanupHistory(ctx, ro, obs, newRS); err != nil {
+		return ctrl.Result{}, err
+	}
+	res := ctrl.Result{RequeueAfter: d.RequeueAfter}
+	if requeue > 0 && (res.RequeueAfter == 0 || requeue < res.RequeueAfter) {
+		res.RequeueAfter = requeue
+	}
+	return res, nil
+}
+
+func replicasOf(ro *v1alpha1.Rollout) int32 {
+	if ro.Spec.Replicas == nil {
+		return 1
+	}
+	return *ro.Spec.Replicas
+}
+
+func snapshot(rs *appsv1.ReplicaSet) *canary.ReplicaSet {
+	if rs == nil {
+		return nil
+	}
+	s := &canary.ReplicaSet{Hash: rs.Labels[PodTemplateHashLabel], Current: rs.Status.Replicas, Available: rs.Status.AvailableReplicas}
+	if rs.Spec.Replicas != nil {
+		s.Replicas = *rs.Spec.Replicas
+	}
+	// Pods of an older spec are not counted as available until the
+	// ReplicaSet controller has caught up with it.
+	if rs.Status.ObservedGeneration < rs.Generation {
+		s.Available = min(s.Available, s.Replicas)
+	}
+	return s
+}
+
+func describeRS(rs *appsv1.ReplicaSet) string { return fmt.Sprintf("ReplicaSet %q", rs.Name) }
+
+// notes are Events that describe a status change; they are sent after the
+// status write succeeds.
+type notes []canary.Event
+
+func (n *notes) warn(reason, msg string) {
+	*n = append(*n, canary.Event{Warning: true, Reason: reason, Message: msg})
+}

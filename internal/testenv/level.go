@@ -1,0 +1,5 @@
+package testenv
+
+import "go.uber.org/zap/zapcore"
+
+type zapLevelT = zapcore.Level
