@@ -26,6 +26,9 @@ type Options struct {
 	LeaderElectNS  string // namespace of the leader-election Lease
 	Namespace      string // watch only this namespace; "" for all
 	ControllerName string // reportingController of Events; default "sluice"
+	// Restartable lets one process start the manager more than once (tests
+	// that stop and restart the controller).
+	Restartable bool
 }
 
 // Scheme knows the built-in kinds and Sluice's.
@@ -52,6 +55,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "sluice-controller.argoproj.io",
 		LeaderElectionNamespace: o.LeaderElectNS,
+	}
+	if o.Restartable {
+		skip := true
+		mo.Controller.SkipNameValidation = &skip
 	}
 	if o.Namespace != "" {
 		mo.Cache.DefaultNamespaces = map[string]cacheConfig{o.Namespace: {}}

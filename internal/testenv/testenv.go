@@ -145,7 +145,7 @@ func (e *Env) StartController() {
 		return
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
-	mgr, err := manager.New(e.Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
+	mgr, err := manager.New(e.Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0", Restartable: true})
 	if err != nil {
 		panic(err)
 	}

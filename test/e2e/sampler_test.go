@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"sync"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/sluice-dev/sluice/internal/testenv"
+)
+
+// availabilitySampler watches a Rollout's ReplicaSets and records the lowest
+// total of available pods seen, to prove an update never takes the app
+// below spec.replicas − maxUnavailable.
+type availabilitySampler struct {
+	mu      sync.Mutex
+	min     int32
+	samples int
+	w       watch.Interface
+	done    chan struct{}
+}
+
+func sampleAvailability(t *testing.T, env *testenv.Env, ns, rollout string) *availabilitySampler {
+	t.Helper()
+	w, err := env.Kube.AppsV1().ReplicaSets(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("watching ReplicaSets: %v", err)
+	}
+	s := &availabilitySampler{min: 1 << 30, w: w, done: make(chan struct{})}
+	avail := map[string]int32{}
+	go func() {
+		defer close(s.done)
+		for ev := range w.ResultChan() {
+			rs, ok := ev.Object.(*appsv1.ReplicaSet)
+			if !ok {
+				continue
+			}
+			if ref := metav1.GetControllerOf(rs); ref == nil || ref.Name != rollout {
+				continue
+			}
+			if ev.Type == watch.Deleted {
+				delete(avail, rs.Name)
+			} else {
+				avail[rs.Name] = rs.Status.AvailableReplicas
+			}
+			var total int32
+			for _, a := range avail {
+				total += a
+			}
+			s.mu.Lock()
+			s.min = min(s.min, total)
+			s.samples++
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// check stops the sampler and fails the test if availability dipped below floor.
+func (s *availabilitySampler) check(t *testing.T, floor int32) {
+	t.Helper()
+	s.w.Stop()
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.samples == 0 {
+		t.Fatal("availability sampler saw no ReplicaSet changes")
+	}
+	if s.min < floor {
+		t.Fatalf("available pods dropped to %d, below replicas − maxUnavailable = %d (%d samples)", s.min, floor, s.samples)
+	}
+	t.Logf("availability never below %d (floor %d) over %d samples", s.min, floor, s.samples)
+}
