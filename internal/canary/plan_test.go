@@ -182,7 +182,9 @@ func TestTimedPauseAndSpecPaused(t *testing.T) {
 
 type gate struct{ v Verdict }
 
-func (g gate) Step(int32, *v1alpha1.RolloutAnalysis) (Verdict, string) { return g.v, "metric error-rate failed" }
+func (g gate) Step(int32, *v1alpha1.RolloutAnalysis) (Verdict, string) {
+	return g.v, "metric error-rate failed"
+}
 
 func TestAnalysisGateVerdicts(t *testing.T) {
 	s := &v1alpha1.CanaryStrategy{Steps: []v1alpha1.CanaryStep{
@@ -210,4 +212,3 @@ func TestAnalysisGateVerdicts(t *testing.T) {
 		})
 	}
 }
-

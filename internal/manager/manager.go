@@ -7,6 +7,7 @@ package manager
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -71,6 +72,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder(o.ControllerName),
 	}).SetupWithManager(mgr); err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the argoproj.io/v1alpha1 CRDs are not installed in this cluster "+
+				"(kubectl apply -f config/crd/, then wait until they are Established): %w", err)
+		}
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

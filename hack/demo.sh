@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# `make demo`: runs Sluice's main job on the local sandbox. It installs the
+# CRDs, starts the controller, applies the seeds' canary (examples/), walks it
+# through an image bump — 1+4 paused, promote, 3+3 paused, promote, 5+0
+# healthy — and shows a loud failure (an unusable traffic-router plugin).
+set -euo pipefail
+name=${1:-sluice}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export KUBECONFIG=$root/.sandbox/$name.kubeconfig
+ns=demo
+sluice=$root/bin/sluice
+log=$root/.sandbox/controller.log
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+wait_for() { # wait_for DESCRIPTION JSONPATH VALUE
+  local what=$1 path=$2 want=$3 got=""
+  for _ in $(seq 1 300); do
+    got=$(kubectl -n $ns get rollout litellm -o jsonpath="$path" 2>/dev/null || true)
+    [[ $got == "$want" ]] && return 0
+    sleep 0.2
+  done
+  echo "demo: timed out waiting for $what (have '$got', want '$want'); controller log: $log" >&2
+  exit 1
+}
+show() {
+  kubectl -n $ns get rollout litellm -o custom-columns='PHASE:.status.phase,MESSAGE:.status.message,STEP:.status.currentStepIndex,DESIRED:.spec.replicas,CURRENT:.status.replicas,UPDATED:.status.updatedReplicas,AVAILABLE:.status.availableReplicas'
+  kubectl -n $ns get rs -l app.kubernetes.io/name=litellm -o custom-columns='REPLICASET:.metadata.name,REVISION:.metadata.annotations.rollout\.argoproj\.io/revision,DESIRED:.spec.replicas,AVAILABLE:.status.availableReplicas,OWNER:.metadata.ownerReferences[0].kind'
+}
+
+step "Installing the CRDs (plain kubectl apply)"
+kubectl apply -f config/crd/
+kubectl wait --for condition=established --timeout=60s -f config/crd/
+
+step "Starting the Sluice controller (log: $log)"
+"$sluice" controller --metrics-bind-address=0 --health-probe-bind-address=0 >"$log" 2>&1 &
+ctrl=$!
+trap 'kill $ctrl 2>/dev/null || true' EXIT
+
+step "Applying examples/litellm-canary.yaml in namespace $ns: Deployment + Service + Rollout (workloadRef, 5 replicas)"
+kubectl create namespace $ns --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n $ns apply -f examples/litellm-canary.yaml
+wait_for "first revision Healthy" '{.status.phase}' Healthy
+show
+echo "(the Helm-style Deployment was scaled to 0 by scaleDown: onsuccess:)"
+kubectl -n $ns get deploy litellm
+
+step "Bumping the Deployment's image: a new revision starts the canary"
+kubectl -n $ns set image deploy/litellm litellm=ghcr.io/berriai/litellm-database:main-v1.83.14-stable
+wait_for "pause at step 1" '{.status.phase}/{.status.currentStepIndex}' Paused/1
+show
+
+step "Promote (what 'kubectl argo rollouts promote' patches): on to setWeight 50"
+kubectl -n $ns patch rollout litellm --subresource=status --type=merge -p '{"status":{"pauseConditions":null}}'
+wait_for "pause at step 3" '{.status.phase}/{.status.currentStepIndex}' Paused/3
+show
+
+step "Promote again: the canary becomes stable"
+kubectl -n $ns patch rollout litellm --subresource=status --type=merge -p '{"status":{"pauseConditions":null}}'
+wait_for "Healthy on revision 2" '{.status.phase}/{.status.currentStepIndex}' Healthy/4
+show
+
+step "Seed bug #1: a Rollout naming a traffic-router plugin Sluice cannot use fails loudly"
+cat <<'YAML' | kubectl -n $ns apply -f -
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: cilium-canary}
+spec:
+  replicas: 5
+  selector: {matchLabels: {app: cilium-canary}}
+  template:
+    metadata: {labels: {app: cilium-canary}}
+    spec: {containers: [{name: app, image: app:1}]}
+  strategy:
+    canary:
+      stableService: app
+      canaryService: app-canary
+      trafficRouting: {plugins: {argoproj-labs/cilium: {}}}
+      steps: [{setWeight: 20}, {pause: {}}]
+YAML
+for _ in $(seq 1 50); do
+  [[ $(kubectl -n $ns get rollout cilium-canary -o jsonpath='{.status.phase}') == Degraded ]] && break
+  sleep 0.1
+done
+kubectl -n $ns get rollout cilium-canary -o jsonpath='phase:   {.status.phase}{"\n"}message: {.status.message}{"\n"}'
+kubectl -n $ns get events --field-selector involvedObject.name=cilium-canary,type=Warning
+echo "ReplicaSets created for it: $(kubectl -n $ns get rs -l app=cilium-canary -o name | wc -l)"
+
+step "Done. The sandbox is still up: export KUBECONFIG=$KUBECONFIG ; 'make sandbox-down' removes it."
