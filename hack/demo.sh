@@ -38,7 +38,8 @@ ctrl=$!
 trap 'kill $ctrl 2>/dev/null || true' EXIT
 
 step "Applying examples/litellm-canary.yaml in namespace $ns: Deployment + Service + Rollout (workloadRef, 5 replicas)"
-kubectl create namespace $ns --dry-run=client -o yaml | kubectl apply -f -
+kubectl delete namespace $ns --ignore-not-found --wait=true >/dev/null  # start from scratch on every run
+kubectl create namespace $ns
 kubectl -n $ns apply -f examples/litellm-canary.yaml
 wait_for "first revision Healthy" '{.status.phase}' Healthy
 show
