@@ -159,7 +159,7 @@ func Plan(in Input) Decision {
 	}
 	d.Completed = noStable && in.New != nil && in.New.Replicas == in.Replicas &&
 		in.New.Available >= in.Replicas && in.New.Current == in.Replicas && olderGone(in)
-	d.Phase, d.Message = phase(in, st, paused, d.Completed, next)
+	d.Phase, d.Message = phase(in, st, paused, d.Completed, next, d.Message)
 	return d
 }
 
@@ -226,7 +226,7 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 				st.Abort = true
 				now := metaTime(in.Now)
 				st.AbortedAt = &now
-				d.Message = msg
+				d.Message = AbortMessage(in.Revision, msg)
 				d.event(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d: %s", in.Revision, msg))
 				return 0, false
 			}
@@ -238,8 +238,10 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 	return idx, false
 }
 
-func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next replicas.Plan) (v1alpha1.RolloutPhase, string) {
+func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next replicas.Plan, abortMsg string) (v1alpha1.RolloutPhase, string) {
 	switch {
+	case st.Abort && abortMsg != "":
+		return v1alpha1.RolloutPhaseDegraded, abortMsg
 	case st.Abort:
 		if prev := in.Status.Message; in.Status.Abort && len(prev) > len(abortPrefix) && prev[:len(abortPrefix)] == abortPrefix {
 			return v1alpha1.RolloutPhaseDegraded, prev

@@ -16,6 +16,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/controller/analysisrun"
 	"github.com/sluice-dev/sluice/internal/controller/rollout"
 )
 
@@ -77,6 +78,12 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 				"(kubectl apply -f config/crd/, then wait until they are Established): %w", err)
 		}
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
+	}
+	if err := (&analysisrun.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder(o.ControllerName),
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err

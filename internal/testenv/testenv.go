@@ -227,7 +227,11 @@ func (e *Env) installCRDs() error {
 			return fmt.Errorf("CRD %s not established: %w", crd.Name, err)
 		}
 	}
-	return nil
+	// Established is not yet discoverable: wait until clients can map the kinds.
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		res, err := e.Kube.Discovery().ServerResourcesForGroupVersion("argoproj.io/v1alpha1")
+		return err == nil && len(res.APIResources) >= 4, nil
+	})
 }
 
 // reapStale deletes sandboxes left by test processes that no longer run.

@@ -78,17 +78,11 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 			kind = "setMirrorRoute"
 		case s.Plugin != nil:
 			kind = "plugin"
-		case s.Analysis != nil:
-			kind = "analysis"
 		}
 		if kind != "" {
 			return fail(ReasonStepNotSupported, "spec.strategy.canary.steps[%d].%s is not supported by this version of Sluice yet; "+
 				"no ReplicaSet was touched. Replace it with a pause step and promote by hand", i, kind)
 		}
-	}
-	if c.Analysis != nil {
-		return fail(ReasonStepNotSupported, "spec.strategy.canary.analysis (background analysis) is not supported by this version "+
-			"of Sluice yet; no ReplicaSet was touched. Remove it and gate with pause steps")
 	}
 	return nil
 }

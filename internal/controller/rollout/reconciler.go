@@ -76,6 +76,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
+		Owns(&v1alpha1.AnalysisRun{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsForDeployment)).
 		Named("rollout").
 		Complete(r)
@@ -191,7 +192,13 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 			in.Older = append(in.Older, *snapshot(rs))
 		}
 	}
+	gate := &stepGate{r: r, ctx: ctx, ro: ro, hash: obs.hash, rev: rev}
+	in.Gate = gate
 	d := canary.Plan(in)
+	if gate.err != nil {
+		return ctrl.Result{}, gate.err // fail closed: nothing is scaled while analysis cannot run
+	}
+	ro.Status.Canary.CurrentStepAnalysisRunStatus = gate.current
 
 	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev)
 	if err != nil {
@@ -205,6 +212,12 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	r.setCounts(ro, obs)
 	requeue := r.setProgress(ro, prev, d, rev, now, n)
 
+	if err := r.backgroundAnalysis(ctx, ro, obs.hash, rev, n); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.terminateStaleRuns(ctx, ro); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.scaleDownWorkload(ctx, ro, obs, d.Completed, now, n); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -1,0 +1,148 @@
+package provider
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// Prometheus queries the Prometheus HTTP API (/api/v1/query), which
+// VictoriaMetrics serves too. A vector result is the list of its sample
+// values, so `result[0] < 0.05` reads the first; a scalar is the number.
+type Prometheus struct{}
+
+// Run queries now.
+func (Prometheus) Run(ctx context.Context, _ *v1alpha1.AnalysisRun, metric *v1alpha1.Metric) v1alpha1.Measurement {
+	start := started()
+	p := metric.Provider.Prometheus
+	timeout := 30 * time.Second
+	if p.Timeout != nil && *p.Timeout > 0 {
+		timeout = time.Duration(*p.Timeout) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u := strings.TrimRight(p.Address, "/") + "/api/v1/query?" + url.Values{"query": {p.Query}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return errored(start, "prometheus address %q: %v", p.Address, err)
+	}
+	for _, h := range p.Headers {
+		req.Header.Set(h.Key, h.Value)
+	}
+	resp, err := httpClient(p.Insecure).Do(req)
+	if err != nil {
+		return errored(start, "prometheus at %s unreachable: %v", p.Address, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return errored(start, "reading prometheus answer: %v", err)
+	}
+	values, empty, err := DecodePrometheus(resp.StatusCode, body)
+	if err != nil {
+		return errored(start, "%v", err)
+	}
+	return judged(start, metric, values, empty)
+}
+
+// Resume has nothing to resume: queries finish in Run.
+func (Prometheus) Resume(_ context.Context, _ *v1alpha1.AnalysisRun, _ *v1alpha1.Metric, m v1alpha1.Measurement) v1alpha1.Measurement {
+	return m
+}
+
+type promAnswer struct {
+	Status    string `json:"status"`
+	ErrorType string `json:"errorType"`
+	Error     string `json:"error"`
+	Data      struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	} `json:"data"`
+}
+
+// DecodePrometheus turns an /api/v1/query answer into the value conditions
+// see: []float64 for a vector, float64 for a scalar. empty is true for a
+// vector with no samples. Any other shape is an error, never a panic.
+func DecodePrometheus(status int, body []byte) (value any, empty bool, err error) {
+	var a promAnswer
+	if jerr := json.Unmarshal(body, &a); jerr != nil {
+		if status != http.StatusOK {
+			return nil, false, fmt.Errorf("prometheus answered HTTP %d: %s", status, snippet(body))
+		}
+		return nil, false, fmt.Errorf("prometheus answer is not JSON: %v: %s", jerr, snippet(body))
+	}
+	if a.Status != "success" {
+		return nil, false, fmt.Errorf("prometheus answered HTTP %d, %s: %s %s", status, orStr(a.Status, "no status"), a.ErrorType, a.Error)
+	}
+	switch a.Data.ResultType {
+	case "vector":
+		var samples []struct {
+			Value []json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(a.Data.Result, &samples); err != nil {
+			return nil, false, fmt.Errorf("prometheus vector: %v", err)
+		}
+		out := make([]float64, 0, len(samples))
+		for i, s := range samples {
+			f, err := sampleValue(s.Value)
+			if err != nil {
+				return nil, false, fmt.Errorf("prometheus vector sample %d: %v", i, err)
+			}
+			out = append(out, f)
+		}
+		return out, len(out) == 0, nil
+	case "scalar":
+		var pair []json.RawMessage
+		if err := json.Unmarshal(a.Data.Result, &pair); err != nil {
+			return nil, false, fmt.Errorf("prometheus scalar: %v", err)
+		}
+		f, err := sampleValue(pair)
+		if err != nil {
+			return nil, false, fmt.Errorf("prometheus scalar: %v", err)
+		}
+		return f, false, nil
+	}
+	return nil, false, fmt.Errorf("prometheus result type %q is not supported: write the query so it returns an instant vector or a scalar", a.Data.ResultType)
+}
+
+func sampleValue(pair []json.RawMessage) (float64, error) {
+	if len(pair) != 2 {
+		return 0, fmt.Errorf("want [timestamp, \"value\"], got %d elements", len(pair))
+	}
+	var s string
+	if err := json.Unmarshal(pair[1], &s); err != nil {
+		return 0, fmt.Errorf("value is not a string: %s", snippet(pair[1]))
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+func httpClient(insecure bool) *http.Client {
+	if !insecure {
+		return http.DefaultClient
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the metric asked for it
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func orStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

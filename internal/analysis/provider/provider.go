@@ -1,0 +1,63 @@
+// Package provider takes measurements for analysis metrics: one file per
+// source (prometheus.go, web.go, job.go), each behind the two-method
+// Provider interface. A provider never panics on a bad answer: every failure
+// to measure is an Error measurement with a message that says what happened.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/analysis"
+)
+
+// Provider takes measurements of one kind.
+type Provider interface {
+	// Run starts a measurement. Quick providers return it finished; slow ones
+	// (job) return it Running, to be finished by Resume.
+	Run(ctx context.Context, run *v1alpha1.AnalysisRun, metric *v1alpha1.Metric) v1alpha1.Measurement
+	// Resume looks at a Running measurement again.
+	Resume(ctx context.Context, run *v1alpha1.AnalysisRun, metric *v1alpha1.Metric, m v1alpha1.Measurement) v1alpha1.Measurement
+}
+
+// For returns the provider for metric, or an error naming what is missing.
+func For(metric *v1alpha1.Metric, c client.Client) (Provider, error) {
+	p := metric.Provider
+	switch {
+	case p.Prometheus != nil:
+		return Prometheus{}, nil
+	case p.Web != nil:
+		return Web{}, nil
+	case p.Job != nil:
+		return Job{Client: c}, nil
+	case len(p.Plugin) > 0:
+		return nil, fmt.Errorf("metric %q: metric provider plugins are not supported by Sluice; use prometheus, web or job", metric.Name)
+	}
+	return nil, fmt.Errorf("metric %q has no provider: set prometheus, web or job", metric.Name)
+}
+
+// Now is the clock of measurements; tests may replace it.
+var Now = time.Now
+
+func started() *metav1.Time { t := metav1.NewTime(Now()); return &t }
+
+// errored is an Error measurement.
+func errored(start *metav1.Time, format string, args ...any) v1alpha1.Measurement {
+	return v1alpha1.Measurement{Phase: v1alpha1.AnalysisPhaseError, Message: fmt.Sprintf(format, args...),
+		StartedAt: start, FinishedAt: started()}
+}
+
+// judged is a measurement of value, judged against the metric's conditions.
+func judged(start *metav1.Time, metric *v1alpha1.Metric, value any, empty bool) v1alpha1.Measurement {
+	v := analysis.Judge(metric.SuccessCondition, metric.FailureCondition, value, empty)
+	val := analysis.Format(value)
+	if empty {
+		val = "[]"
+	}
+	return v1alpha1.Measurement{Phase: v.Phase, Message: v.Message, Value: val, StartedAt: start, FinishedAt: started()}
+}

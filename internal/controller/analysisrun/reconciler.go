@@ -1,0 +1,226 @@
+// Package analysisrun is the AnalysisRun reconciler: it takes each metric's
+// measurements when they are due (through internal/analysis/provider),
+// judges them (internal/analysis), and writes the run's verdict. Everything
+// that goes wrong is an Error measurement or an Error run with a message,
+// never a crash and never a silent success.
+package analysisrun
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/analysis"
+	"github.com/sluice-dev/sluice/internal/analysis/provider"
+)
+
+// Reconciler drives AnalysisRuns.
+type Reconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	Now      func() time.Time
+}
+
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysistemplates;clusteranalysistemplates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
+// SetupWithManager registers the reconciler; Jobs it created wake it up.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.AnalysisRun{}).
+		Owns(&batchv1.Job{}).
+		Named("analysisrun").
+		Complete(r)
+}
+
+// Reconcile measures what is due and updates the verdict.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var run v1alpha1.AnalysisRun
+	if err := r.Get(ctx, req.NamespacedName, &run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if run.Status.Phase.Completed() || run.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	before := run.Status.DeepCopy()
+	now := r.Now()
+	next := r.measure(ctx, &run, now)
+
+	if !equality.Semantic.DeepEqual(before, &run.Status) {
+		if err := r.Status().Update(ctx, &run); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{Requeue: true}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		if run.Status.Phase.Completed() && run.Status.Phase != before.Phase {
+			typ := corev1.EventTypeNormal
+			if run.Status.Phase != v1alpha1.AnalysisPhaseSuccessful {
+				typ = corev1.EventTypeWarning
+			}
+			r.Recorder.Eventf(&run, nil, typ, "AnalysisRun"+string(run.Status.Phase), "Analyze", "AnalysisRun %s: %s",
+				run.Status.Phase, orStr(run.Status.Message, "all metrics passed"))
+		}
+	}
+	if run.Status.Phase.Completed() {
+		return ctrl.Result{}, nil
+	}
+	if next.IsZero() {
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // a Job is in flight; its events also wake us
+	}
+	return ctrl.Result{RequeueAfter: max(next.Sub(now), 100*time.Millisecond)}, nil
+}
+
+// measure takes due measurements and sets metric and run verdicts. It
+// returns when the next measurement is due.
+func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now time.Time) time.Time {
+	st := &run.Status
+	if st.StartedAt == nil {
+		t := metav1.NewTime(now)
+		st.StartedAt = &t
+		st.Phase = v1alpha1.AnalysisPhaseRunning
+	}
+	args, argErr := r.args(ctx, run)
+	var next time.Time
+	for i := range run.Spec.Metrics {
+		res := result(st, run.Spec.Metrics[i].Name, dryRun(run, run.Spec.Metrics[i].Name))
+		if res.Phase.Completed() {
+			continue
+		}
+		metric, err := analysis.Substitute(run.Spec.Metrics[i], args)
+		if argErr != nil {
+			err = argErr
+		}
+		var p provider.Provider
+		if err == nil {
+			p, err = provider.For(&metric, r.Client)
+		}
+		if err != nil { // a spec problem: no measurement can succeed
+			res.Phase, res.Message = v1alpha1.AnalysisPhaseError, err.Error()
+			continue
+		}
+		if m := res.Measurements; len(m) > 0 && m[len(m)-1].Phase == v1alpha1.AnalysisPhaseRunning {
+			if got := p.Resume(ctx, run, &metric, m[len(m)-1]); got.Phase != v1alpha1.AnalysisPhaseRunning {
+				analysis.Record(res, got, true, retention(run, metric.Name))
+			}
+		}
+		n, err := analysis.Assess(&metric, res, st.StartedAt.Time, now, run.Spec.Terminate)
+		if err != nil {
+			res.Phase, res.Message = v1alpha1.AnalysisPhaseError, fmt.Sprintf("metric %q: %v", metric.Name, err)
+			continue
+		}
+		if n.MeasureNow {
+			running := p.Run(ctx, run, &metric)
+			analysis.Record(res, running, false, retention(run, metric.Name))
+			n, _ = analysis.Assess(&metric, res, st.StartedAt.Time, now, run.Spec.Terminate)
+		}
+		res.Phase, res.Message = n.Phase, n.Message
+		if !n.Phase.Completed() && !n.At.IsZero() && (next.IsZero() || n.At.Before(next)) {
+			next = n.At
+		}
+	}
+	st.Phase, st.Message = analysis.RunPhase(st.MetricResults, len(run.Spec.Metrics))
+	if run.Spec.Terminate && !st.Phase.Completed() {
+		st.Phase, st.Message = v1alpha1.AnalysisPhaseSuccessful, "run terminated"
+	}
+	st.RunSummary, st.DryRunSummary = summary(st.MetricResults, false), nil
+	if d := summary(st.MetricResults, true); d.Count > 0 {
+		st.DryRunSummary = &d
+	}
+	return next
+}
+
+// args resolves the run's arguments, reading Secrets for secretKeyRef.
+func (r *Reconciler) args(ctx context.Context, run *v1alpha1.AnalysisRun) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range run.Spec.Args {
+		switch {
+		case a.Value != nil:
+			out[a.Name] = *a.Value
+		case a.ValueFrom != nil && a.ValueFrom.SecretKeyRef != nil:
+			ref := a.ValueFrom.SecretKeyRef
+			var s corev1.Secret
+			if err := r.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: ref.Name}, &s); err != nil {
+				return nil, fmt.Errorf("argument %q: reading Secret %q: %v", a.Name, ref.Name, err)
+			}
+			v, ok := s.Data[ref.Key]
+			if !ok {
+				return nil, fmt.Errorf("argument %q: Secret %q has no key %q", a.Name, ref.Name, ref.Key)
+			}
+			out[a.Name] = string(v)
+		}
+	}
+	return out, nil
+}
+
+func result(st *v1alpha1.AnalysisRunStatus, name string, dry bool) *v1alpha1.MetricResult {
+	for i := range st.MetricResults {
+		if st.MetricResults[i].Name == name {
+			return &st.MetricResults[i]
+		}
+	}
+	st.MetricResults = append(st.MetricResults, v1alpha1.MetricResult{Name: name, Phase: v1alpha1.AnalysisPhaseRunning, DryRun: dry})
+	return &st.MetricResults[len(st.MetricResults)-1]
+}
+
+func dryRun(run *v1alpha1.AnalysisRun, metric string) bool {
+	for _, d := range run.Spec.DryRun {
+		if d.MetricName == metric || d.MetricName == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+func retention(run *v1alpha1.AnalysisRun, metric string) int32 {
+	for _, m := range run.Spec.MeasurementRetention {
+		if m.MetricName == metric || m.MetricName == "*" {
+			return m.Limit
+		}
+	}
+	return 0
+}
+
+func summary(results []v1alpha1.MetricResult, dry bool) v1alpha1.RunSummary {
+	var s v1alpha1.RunSummary
+	for _, r := range results {
+		if r.DryRun != dry {
+			continue
+		}
+		s.Count++
+		switch r.Phase {
+		case v1alpha1.AnalysisPhaseSuccessful:
+			s.Successful++
+		case v1alpha1.AnalysisPhaseFailed:
+			s.Failed++
+		case v1alpha1.AnalysisPhaseInconclusive:
+			s.Inconclusive++
+		case v1alpha1.AnalysisPhaseError:
+			s.Error++
+		}
+	}
+	return s
+}
+
+func orStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

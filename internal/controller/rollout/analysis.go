@@ -1,0 +1,270 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/canary"
+)
+
+// Labels on AnalysisRuns a Rollout starts.
+const (
+	runRolloutLabel = "rollout.argoproj.io/rollout"
+	runTypeLabel    = "rollout.argoproj.io/analysis-type"
+	// supersededAnnotation marks a run that no longer gates anything (its
+	// step was passed, the update aborted or replaced). A retry of the same
+	// step measures afresh in a new run named <name>.<n>.
+	supersededAnnotation = "sluice.dev/superseded"
+)
+
+// ReasonAnalysisTemplateNotFound and friends are analysis setup failures.
+const (
+	ReasonAnalysisTemplateNotFound = "AnalysisTemplateNotFound"
+	ReasonAnalysisRunInvalid       = "AnalysisRunInvalid"
+)
+
+// stepGate answers the planner for analysis steps by creating (once) and
+// reading the step's AnalysisRun. Setup problems (a missing template) are
+// kept in err and reported as a Failure after planning.
+type stepGate struct {
+	r       *Reconciler
+	ctx     context.Context
+	ro      *v1alpha1.Rollout
+	hash    string
+	rev     int64
+	err     error
+	current *v1alpha1.RolloutAnalysisRunStatus
+}
+
+// Step implements canary.StepGate.
+func (g *stepGate) Step(idx int32, a *v1alpha1.RolloutAnalysis) (canary.Verdict, string) {
+	run, err := g.r.ensureRun(g.ctx, g.ro, fmt.Sprintf("%s-%s-%d-%d", g.ro.Name, g.hash, g.rev, idx), "Step", g.hash, a)
+	if err != nil {
+		g.err = err
+		return canary.Wait, ""
+	}
+	name := run.Name
+	g.current = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: run.Status.Phase, Message: run.Status.Message}
+	switch run.Status.Phase {
+	case v1alpha1.AnalysisPhaseSuccessful:
+		return canary.Advance, ""
+	case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
+		return canary.Abort, fmt.Sprintf("AnalysisRun %q %s: %s", name, run.Status.Phase, run.Status.Message)
+	case v1alpha1.AnalysisPhaseInconclusive:
+		return canary.Pause, fmt.Sprintf("AnalysisRun %q Inconclusive: %s; promote to continue or abort to roll back", name, run.Status.Message)
+	}
+	return canary.Wait, ""
+}
+
+// ensureRun returns the named AnalysisRun, creating it from the templates.
+func (r *Reconciler) ensureRun(ctx context.Context, ro *v1alpha1.Rollout, name, kind, hash string, a *v1alpha1.RolloutAnalysis) (*v1alpha1.AnalysisRun, error) {
+	var run v1alpha1.AnalysisRun
+	base := name
+	for attempt := 1; ; attempt++ {
+		err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: name}, &run)
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if err != nil {
+			return nil, apiFailure("get AnalysisRun "+name, err)
+		}
+		if run.Annotations[supersededAnnotation] == "" {
+			return &run, nil
+		}
+		name = fmt.Sprintf("%s.%d", base, attempt)
+	}
+	spec, ferr := r.runSpec(ctx, ro, hash, a)
+	if ferr != nil {
+		return nil, ferr
+	}
+	run = v1alpha1.AnalysisRun{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: ro.Namespace,
+			Labels:          map[string]string{runRolloutLabel: ro.Name, runTypeLabel: kind, PodTemplateHashLabel: hash},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
+		},
+		Spec: *spec,
+	}
+	if md := a.AnalysisRunMetadata; md != nil {
+		for k, v := range md.Labels {
+			run.Labels[k] = v
+		}
+		run.Annotations = md.Annotations
+	}
+	if err := r.Create(ctx, &run); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, apiFailure("create AnalysisRun "+name, err)
+	}
+	return &run, nil
+}
+
+// runSpec merges the templates' metrics and resolves the arguments.
+func (r *Reconciler) runSpec(ctx context.Context, ro *v1alpha1.Rollout, hash string, a *v1alpha1.RolloutAnalysis) (*v1alpha1.AnalysisRunSpec, error) {
+	spec := &v1alpha1.AnalysisRunSpec{DryRun: a.DryRun, MeasurementRetention: a.MeasurementRetention}
+	seen := map[string]string{}
+	args := map[string]v1alpha1.Argument{}
+	var order []string
+	for _, ref := range a.Templates {
+		var tmpl v1alpha1.AnalysisTemplateSpec
+		kind := "AnalysisTemplate"
+		if ref.ClusterScope {
+			kind = "ClusterAnalysisTemplate"
+			var t v1alpha1.ClusterAnalysisTemplate
+			if err := r.Get(ctx, types.NamespacedName{Name: ref.TemplateName}, &t); err != nil {
+				return nil, templateErr(kind, ref.TemplateName, "", err)
+			}
+			tmpl = t.Spec
+		} else {
+			var t v1alpha1.AnalysisTemplate
+			if err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: ref.TemplateName}, &t); err != nil {
+				return nil, templateErr(kind, ref.TemplateName, ro.Namespace, err)
+			}
+			tmpl = t.Spec
+		}
+		for _, m := range tmpl.Metrics {
+			if other, dup := seen[m.Name]; dup {
+				return nil, fail(ReasonAnalysisRunInvalid, "metric %q is defined in both %s and %s %q; metric names must be unique across the templates of one analysis",
+					m.Name, other, kind, ref.TemplateName)
+			}
+			seen[m.Name] = kind + " " + strconv.Quote(ref.TemplateName)
+			spec.Metrics = append(spec.Metrics, m)
+		}
+		spec.DryRun = append(spec.DryRun, tmpl.DryRun...)
+		spec.MeasurementRetention = append(spec.MeasurementRetention, tmpl.MeasurementRetention...)
+		for _, arg := range tmpl.Args {
+			if _, ok := args[arg.Name]; !ok {
+				order = append(order, arg.Name)
+				args[arg.Name] = arg
+			}
+		}
+	}
+	for _, in := range a.Args {
+		arg := v1alpha1.Argument{Name: in.Name}
+		switch {
+		case in.ValueFrom != nil && in.ValueFrom.PodTemplateHashValue != nil:
+			v := hash
+			if *in.ValueFrom.PodTemplateHashValue == "Stable" {
+				v = ro.Status.StableRS
+			}
+			arg.Value = &v
+		case in.ValueFrom != nil && in.ValueFrom.FieldRef != nil:
+			v, err := fieldValue(ro, in.ValueFrom.FieldRef.FieldPath)
+			if err != nil {
+				return nil, fail(ReasonAnalysisRunInvalid, "analysis argument %q: %v", in.Name, err)
+			}
+			arg.Value = &v
+		default:
+			v := in.Value
+			arg.Value = &v
+		}
+		if _, ok := args[in.Name]; !ok {
+			order = append(order, in.Name)
+		}
+		args[in.Name] = arg
+	}
+	for _, n := range order {
+		arg := args[n]
+		if arg.Value == nil && arg.ValueFrom == nil {
+			return nil, fail(ReasonAnalysisRunInvalid, "analysis argument %q has no value: pass it in the Rollout's analysis args or give it a default in the template", n)
+		}
+		spec.Args = append(spec.Args, arg)
+	}
+	if len(spec.Metrics) == 0 {
+		return nil, fail(ReasonAnalysisRunInvalid, "the analysis templates define no metrics")
+	}
+	return spec, nil
+}
+
+func templateErr(kind, name, ns string, err error) error {
+	if apierrors.IsNotFound(err) {
+		where := "cluster-wide"
+		if ns != "" {
+			where = "in namespace " + strconv.Quote(ns)
+		}
+		return fail(ReasonAnalysisTemplateNotFound, "%s %q named by the Rollout's analysis was not found %s; create it or fix templateName. The update waits",
+			kind, name, where)
+	}
+	return apiFailure(fmt.Sprintf("get %s %q", kind, name), err)
+}
+
+// fieldValue reads metadata.name / metadata.namespace / labels / annotations of the Rollout.
+func fieldValue(ro *v1alpha1.Rollout, path string) (string, error) {
+	switch {
+	case path == "metadata.name":
+		return ro.Name, nil
+	case path == "metadata.namespace":
+		return ro.Namespace, nil
+	case len(path) > len("metadata.labels['") && path[:len("metadata.labels['")] == "metadata.labels['":
+		return ro.Labels[path[len("metadata.labels['"):len(path)-2]], nil
+	case len(path) > len("metadata.annotations['") && path[:len("metadata.annotations['")] == "metadata.annotations['":
+		return ro.Annotations[path[len("metadata.annotations['"):len(path)-2]], nil
+	}
+	return "", fmt.Errorf("fieldRef %q is not supported (use metadata.name, metadata.namespace, metadata.labels['k'], metadata.annotations['k'])", path)
+}
+
+// backgroundAnalysis runs spec.strategy.canary.analysis through an update
+// and aborts the update when it fails.
+func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollout, hash string, rev int64, n *notes) error {
+	c := ro.Spec.Strategy.Canary
+	st := &ro.Status
+	st.Canary.CurrentBackgroundAnalysisRunStatus = nil
+	if c.Analysis == nil || st.StableRS == hash || st.Abort || st.CurrentStepIndex == nil {
+		return nil
+	}
+	if s := c.Analysis.StartingStep; s != nil && *st.CurrentStepIndex < *s {
+		return nil
+	}
+	run, err := r.ensureRun(ctx, ro, fmt.Sprintf("%s-%s-%d", ro.Name, hash, rev), "Background", hash, &c.Analysis.RolloutAnalysis)
+	if err != nil {
+		return err
+	}
+	name := run.Name
+	st.Canary.CurrentBackgroundAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: run.Status.Phase, Message: run.Status.Message}
+	if p := run.Status.Phase; p == v1alpha1.AnalysisPhaseFailed || p == v1alpha1.AnalysisPhaseError || p == v1alpha1.AnalysisPhaseInconclusive {
+		now := metav1.Now()
+		st.Abort, st.AbortedAt = true, &now
+		st.Phase = v1alpha1.RolloutPhaseDegraded
+		st.Message = canary.AbortMessage(rev, fmt.Sprintf("background AnalysisRun %q %s: %s", name, p, run.Status.Message))
+		n.warn("RolloutAborted", st.Message)
+	}
+	return nil
+}
+
+// terminateStaleRuns ends AnalysisRuns of this Rollout that no longer gate
+// anything (aborted, promoted past, replaced by a new revision) and marks
+// them superseded, so a retry measures afresh.
+func (r *Reconciler) terminateStaleRuns(ctx context.Context, ro *v1alpha1.Rollout) error {
+	var list v1alpha1.AnalysisRunList
+	if err := r.List(ctx, &list, client.InNamespace(ro.Namespace), client.MatchingLabels{runRolloutLabel: ro.Name}); err != nil {
+		return apiFailure("list AnalysisRuns", err)
+	}
+	keep := map[string]bool{}
+	if !ro.Status.Abort {
+		for _, s := range []*v1alpha1.RolloutAnalysisRunStatus{ro.Status.Canary.CurrentStepAnalysisRunStatus, ro.Status.Canary.CurrentBackgroundAnalysisRunStatus} {
+			if s != nil {
+				keep[s.Name] = true
+			}
+		}
+	}
+	for i := range list.Items {
+		run := &list.Items[i]
+		if keep[run.Name] || run.Annotations[supersededAnnotation] != "" {
+			continue
+		}
+		body := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, supersededAnnotation)
+		if !run.Status.Phase.Completed() {
+			body = fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}},"spec":{"terminate":true}}`, supersededAnnotation)
+		}
+		patch := client.RawPatch(types.MergePatchType, []byte(body))
+		if err := r.Patch(ctx, run, patch); client.IgnoreNotFound(err) != nil {
+			return apiFailure("terminate AnalysisRun "+run.Name, err)
+		}
+	}
+	return nil
+}
