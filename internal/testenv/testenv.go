@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -51,7 +52,10 @@ type Env struct {
 	ctrlDone   chan struct{}
 }
 
-var current *Env
+var (
+	current *Env
+	nonDNS  = regexp.MustCompile(`[^a-z0-9]+`)
+)
 
 // Main is TestMain for packages with sandbox tests: it starts the sandbox
 // (unless -short), runs the tests, and tears the sandbox down.
@@ -172,11 +176,11 @@ func (e *Env) StopController() {
 // Namespace creates a namespace for the test and deletes it afterwards.
 func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	name := strings.Trim(nonDNS.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
 	if len(name) > 50 {
-		name = name[:50]
+		name = strings.Trim(name[:50], "-")
 	}
-	name = strings.Trim(name, "-") + "-" + fmt.Sprint(time.Now().UnixNano()%100000)
+	name += "-" + fmt.Sprint(time.Now().UnixNano()%100000)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if err := e.Client.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating namespace: %v", err)

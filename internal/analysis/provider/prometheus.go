@@ -81,7 +81,7 @@ func DecodePrometheus(status int, body []byte) (value any, empty bool, err error
 		return nil, false, fmt.Errorf("prometheus answer is not JSON: %v: %s", jerr, snippet(body))
 	}
 	if a.Status != "success" {
-		return nil, false, fmt.Errorf("prometheus answered HTTP %d, %s: %s %s", status, orStr(a.Status, "no status"), a.ErrorType, a.Error)
+		return nil, false, fmt.Errorf("prometheus answered HTTP %d (%s) %s: %s", status, orStr(a.Status, "no status"), a.ErrorType, a.Error)
 	}
 	switch a.Data.ResultType {
 	case "vector":
