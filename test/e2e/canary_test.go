@@ -258,3 +258,22 @@ func waitDeploymentReplicas(t *testing.T, env *testenv.Env, ns, name string, wan
 		return *d.Spec.Replicas == want && d.Status.AvailableReplicas == want, "deployment replicas " + string(rune('0'+*d.Spec.Replicas))
 	})
 }
+
+// Old revisions beyond revisionHistoryLimit are deleted with their AnalysisRuns.
+func TestRevisionHistoryLimit(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "web", "web:1", 2, nil)
+	ro.Spec.RevisionHistoryLimit = ptr(int32(1))
+	create(t, env, ro)
+	for i := 2; i <= 4; i++ {
+		expectCanary(t, env, ns, "web", 2, 0, v1alpha1.RolloutPhaseHealthy, -1)
+		patchSpec(t, env, ro, `{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"web:`+string(rune('0'+i))+`"}]}}}}`)
+		time.Sleep(300 * time.Millisecond)
+	}
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		rss := replicaSets(t, env, ns, "web")
+		return len(rss) == 2, "want the current and 1 old ReplicaSet, have " + describeRS(rss)
+	})
+}

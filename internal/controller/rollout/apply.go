@@ -163,6 +163,11 @@ func (r *Reconciler) cleanupHistory(ctx context.Context, ro *v1alpha1.Rollout, o
 		if err := r.Delete(ctx, rs, client.Preconditions{UID: &rs.UID}); client.IgnoreNotFound(err) != nil {
 			return apiFailure("delete old "+describeRS(rs), err)
 		}
+		// Its AnalysisRuns go with it: they are the revision's history.
+		if err := r.DeleteAllOf(ctx, &v1alpha1.AnalysisRun{}, client.InNamespace(ro.Namespace), client.MatchingLabels{
+			runRolloutLabel: ro.Name, PodTemplateHashLabel: rs.Labels[PodTemplateHashLabel]}); err != nil {
+			return apiFailure("delete AnalysisRuns of old "+describeRS(rs), err)
+		}
 	}
 	return nil
 }
