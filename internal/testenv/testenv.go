@@ -234,7 +234,14 @@ func (e *Env) installCRDs() error {
 	// Established is not yet discoverable: wait until clients can map the kinds.
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		res, err := e.Kube.Discovery().ServerResourcesForGroupVersion("argoproj.io/v1alpha1")
-		return err == nil && len(res.APIResources) >= 4, nil
+		if err != nil {
+			return false, nil
+		}
+		found := map[string]bool{}
+		for _, r := range res.APIResources {
+			found[r.Name] = true
+		}
+		return found["rollouts"] && found["analysisruns"] && found["analysistemplates"] && found["clusteranalysistemplates"], nil
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -276,4 +277,40 @@ func TestRevisionHistoryLimit(t *testing.T) {
 		rss := replicaSets(t, env, ns, "web")
 		return len(rss) == 2, "want the current and 1 old ReplicaSet, have " + describeRS(rss)
 	})
+}
+
+// spec.restartAt replaces every pod, a few at a time, without an outage.
+func TestRestartAt(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "web", "web:1", 4, nil)
+	create(t, env, ro)
+	expectCanary(t, env, ns, "web", 4, 0, v1alpha1.RolloutPhaseHealthy, -1)
+	sampler := sampleAvailability(t, env, ns, "web")
+	time.Sleep(1100 * time.Millisecond) // pods created strictly before restartAt
+	at := metav1.Now().Rfc3339Copy()
+	patchSpec(t, env, ro, `{"spec":{"restartAt":"`+at.UTC().Format(time.RFC3339)+`"}}`)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		got := getRollout(t, env, ns, "web")
+		return got.Status.RestartedAt != nil && got.Status.RestartedAt.Equal(&at), "restartedAt not set yet"
+	})
+	pods, err := env.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			live++
+			if p.CreationTimestamp.Before(&at) {
+				t.Fatalf("pod %s predates restartAt", p.Name)
+			}
+		}
+	}
+	if live != 4 {
+		t.Fatalf("want 4 live pods after the restart, have %d", live)
+	}
+	expectCanary(t, env, ns, "web", 4, 0, v1alpha1.RolloutPhaseHealthy, -1)
+	sampler.check(t, 3)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,7 +46,15 @@ type stepGate struct {
 
 // Step implements canary.StepGate.
 func (g *stepGate) Step(idx int32, a *v1alpha1.RolloutAnalysis) (canary.Verdict, string) {
-	run, err := g.r.ensureRun(g.ctx, g.ro, fmt.Sprintf("%s-%s-%d-%d", g.ro.Name, g.hash, g.rev, idx), "Step", g.hash, a)
+	base := fmt.Sprintf("%s-%s-%d-%d", g.ro.Name, g.hash, g.rev, idx)
+	// The run the status already points at for this step keeps gating it,
+	// superseded or not, so a reconcile from a stale cache cannot start a
+	// second attempt; a retry clears the pointer and gets a fresh run.
+	preferred := ""
+	if rec := g.ro.Status.Canary.CurrentStepAnalysisRunStatus; rec != nil && (rec.Name == base || strings.HasPrefix(rec.Name, base+".")) {
+		preferred = rec.Name
+	}
+	run, err := g.r.ensureRun(g.ctx, g.ro, base, preferred, "Step", g.hash, a)
 	if err != nil {
 		g.err = err
 		return canary.Wait, ""
@@ -64,8 +73,17 @@ func (g *stepGate) Step(idx int32, a *v1alpha1.RolloutAnalysis) (canary.Verdict,
 }
 
 // ensureRun returns the named AnalysisRun, creating it from the templates.
-func (r *Reconciler) ensureRun(ctx context.Context, ro *v1alpha1.Rollout, name, kind, hash string, a *v1alpha1.RolloutAnalysis) (*v1alpha1.AnalysisRun, error) {
+func (r *Reconciler) ensureRun(ctx context.Context, ro *v1alpha1.Rollout, name, preferred, kind, hash string, a *v1alpha1.RolloutAnalysis) (*v1alpha1.AnalysisRun, error) {
 	var run v1alpha1.AnalysisRun
+	if preferred != "" {
+		err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: preferred}, &run)
+		if err == nil {
+			return &run, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, apiFailure("get AnalysisRun "+preferred, err)
+		}
+	}
 	base := name
 	for attempt := 1; ; attempt++ {
 		err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: name}, &run)
@@ -213,6 +231,7 @@ func fieldValue(ro *v1alpha1.Rollout, path string) (string, error) {
 func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollout, hash string, rev int64, n *notes) error {
 	c := ro.Spec.Strategy.Canary
 	st := &ro.Status
+	prev := st.Canary.CurrentBackgroundAnalysisRunStatus
 	st.Canary.CurrentBackgroundAnalysisRunStatus = nil
 	if c.Analysis == nil || st.StableRS == hash || st.Abort || st.CurrentStepIndex == nil {
 		return nil
@@ -220,7 +239,11 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 	if s := c.Analysis.StartingStep; s != nil && *st.CurrentStepIndex < *s {
 		return nil
 	}
-	run, err := r.ensureRun(ctx, ro, fmt.Sprintf("%s-%s-%d", ro.Name, hash, rev), "Background", hash, &c.Analysis.RolloutAnalysis)
+	base, preferred := fmt.Sprintf("%s-%s-%d", ro.Name, hash, rev), ""
+	if prev != nil && (prev.Name == base || strings.HasPrefix(prev.Name, base+".")) {
+		preferred = prev.Name
+	}
+	run, err := r.ensureRun(ctx, ro, base, preferred, "Background", hash, &c.Analysis.RolloutAnalysis)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,6 +38,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+
+	mu       sync.Mutex
+	restarts map[types.UID]map[types.UID]bool // see pendingRestarts
 }
 
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
@@ -224,9 +229,15 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if err := r.cleanupHistory(ctx, ro, obs, newRS); err != nil {
 		return ctrl.Result{}, err
 	}
+	restart, err := r.restartPods(ctx, ro, obs, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	res := ctrl.Result{RequeueAfter: d.RequeueAfter}
-	if requeue > 0 && (res.RequeueAfter == 0 || requeue < res.RequeueAfter) {
-		res.RequeueAfter = requeue
+	for _, after := range []time.Duration{requeue, restart} {
+		if after > 0 && (res.RequeueAfter == 0 || after < res.RequeueAfter) {
+			res.RequeueAfter = after
+		}
 	}
 	return res, nil
 }

@@ -40,7 +40,7 @@ func (r *Reconciler) setProgress(ro *v1alpha1.Rollout, prev *v1alpha1.RolloutSta
 	newRS := fmt.Sprintf("%s-%s", ro.Name, st.CurrentPodHash)
 	T, F := corev1.ConditionTrue, corev1.ConditionFalse
 
-	unavailable, _ := intstr.GetScaledValueFromIntOrPercent(orDefaultIntstr(ro.Spec.Strategy.Canary.MaxUnavailable), int(replicasOf(ro)), false)
+	unavailable, _ := intstr.GetScaledValueFromIntOrPercent(orDefaultIntstr(maxUnavailableOf(ro)), int(replicasOf(ro)), false)
 	if st.AvailableReplicas >= replicasOf(ro)-int32(unavailable) {
 		conditions.Set(st, v1alpha1.RolloutAvailable, T, "AvailableReason", "Rollout has minimum availability", now)
 	} else {
