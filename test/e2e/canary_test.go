@@ -74,14 +74,7 @@ func TestSeedCanaryWithWorkloadRef(t *testing.T) {
 // Abort at step 1 sends every pod back to stable and says so; retry starts
 // the steps again.
 func TestAbortAndRetry(t *testing.T) {
-	env := testenv.Get(t)
-	env.StartController()
-	ns := env.Namespace(t)
-	ro := templateRollout(ns, "web", "web:1", 5, seedSteps())
-	create(t, env, ro)
-	expectCanary(t, env, ns, "web", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
-	sampler := sampleAvailability(t, env, ns, "web")
-	patchSpec(t, env, ro, `{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"web:2"}]}}}}`)
+	env, ns, sampler := startSeedUpdate(t)
 	expectCanary(t, env, ns, "web", 1, 4, v1alpha1.RolloutPhasePaused, 1)
 
 	abort(t, env, ns, "web")
@@ -103,14 +96,7 @@ func TestAbortAndRetry(t *testing.T) {
 
 // promote --full skips the remaining steps.
 func TestPromoteFull(t *testing.T) {
-	env := testenv.Get(t)
-	env.StartController()
-	ns := env.Namespace(t)
-	ro := templateRollout(ns, "web", "web:1", 5, seedSteps())
-	create(t, env, ro)
-	expectCanary(t, env, ns, "web", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
-	sampler := sampleAvailability(t, env, ns, "web")
-	patchSpec(t, env, ro, `{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"web:2"}]}}}}`)
+	env, ns, sampler := startSeedUpdate(t)
 	first := expectCanary(t, env, ns, "web", 1, 4, v1alpha1.RolloutPhasePaused, 1)
 	promoteFull(t, env, ns, "web")
 	got := expectCanary(t, env, ns, "web", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
@@ -160,14 +146,7 @@ func TestTimedPauseAndSpecPaused(t *testing.T) {
 // Killing the controller mid-pause and starting it again resumes at the same
 // step with the same pods and no extra ReplicaSet.
 func TestControllerRestartMidPause(t *testing.T) {
-	env := testenv.Get(t)
-	env.StartController()
-	ns := env.Namespace(t)
-	ro := templateRollout(ns, "web", "web:1", 5, seedSteps())
-	create(t, env, ro)
-	expectCanary(t, env, ns, "web", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
-	sampler := sampleAvailability(t, env, ns, "web")
-	patchSpec(t, env, ro, `{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"web:2"}]}}}}`)
+	env, ns, sampler := startSeedUpdate(t)
 	before := expectCanary(t, env, ns, "web", 1, 4, v1alpha1.RolloutPhasePaused, 1)
 	rsBefore := describeRS(replicaSets(t, env, ns, "web"))
 
@@ -313,4 +292,19 @@ func TestRestartAt(t *testing.T) {
 	}
 	expectCanary(t, env, ns, "web", 4, 0, v1alpha1.RolloutPhaseHealthy, -1)
 	sampler.check(t, 3)
+}
+
+// startSeedUpdate deploys a 5-replica Rollout with the seed steps, starts the
+// availability sampler, and bumps the image so the canary begins.
+func startSeedUpdate(t *testing.T) (*testenv.Env, string, *availabilitySampler) {
+	t.Helper()
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "web", "web:1", 5, seedSteps())
+	create(t, env, ro)
+	expectCanary(t, env, ns, "web", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	sampler := sampleAvailability(t, env, ns, "web")
+	bump(t, env, ro, "web:2")
+	return env, ns, sampler
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,26 +27,12 @@ func (Prometheus) Run(ctx context.Context, _ *v1alpha1.AnalysisRun, metric *v1al
 	if p.Timeout != nil && *p.Timeout > 0 {
 		timeout = time.Duration(*p.Timeout) * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	u := strings.TrimRight(p.Address, "/") + "/api/v1/query?" + url.Values{"query": {p.Query}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return errored(start, "prometheus address %q: %v", p.Address, err)
-	}
-	for _, h := range p.Headers {
-		req.Header.Set(h.Key, h.Value)
-	}
-	resp, err := httpClient(p.Insecure).Do(req)
+	status, body, err := fetch(ctx, http.MethodGet, u, nil, p.Headers, p.Insecure, timeout)
 	if err != nil {
 		return errored(start, "prometheus at %s unreachable: %v", p.Address, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return errored(start, "reading prometheus answer: %v", err)
-	}
-	values, empty, err := DecodePrometheus(resp.StatusCode, body)
+	values, empty, err := DecodePrometheus(status, body)
 	if err != nil {
 		return errored(start, "%v", err)
 	}

@@ -7,6 +7,8 @@ package provider
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,4 +62,26 @@ func judged(start *metav1.Time, metric *v1alpha1.Metric, value any, empty bool) 
 		val = "[]"
 	}
 	return v1alpha1.Measurement{Phase: v.Phase, Message: v.Message, Value: val, StartedAt: start, FinishedAt: started()}
+}
+
+// fetch makes one HTTP request with the metric's timeout and headers and
+// reads at most 8 MiB of the answer.
+func fetch(ctx context.Context, method, url string, body io.Reader, headers []v1alpha1.WebMetricHeader,
+	insecure bool, timeout time.Duration) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, h := range headers {
+		req.Header.Set(h.Key, h.Value)
+	}
+	resp, err := httpClient(insecure).Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return resp.StatusCode, raw, err
 }

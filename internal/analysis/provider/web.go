@@ -28,8 +28,6 @@ func (Web) Run(ctx context.Context, _ *v1alpha1.AnalysisRun, metric *v1alpha1.Me
 	if w.TimeoutSeconds > 0 {
 		timeout = time.Duration(w.TimeoutSeconds) * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	method := w.Method
 	if method == "" {
 		method = http.MethodGet
@@ -41,29 +39,18 @@ func (Web) Run(ctx context.Context, _ *v1alpha1.AnalysisRun, metric *v1alpha1.Me
 	case w.Body != "":
 		body = strings.NewReader(w.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, w.URL, body)
-	if err != nil {
-		return errored(start, "web url %q: %v", w.URL, err)
-	}
+	headers := w.Headers
 	if w.JSONBody != nil {
-		req.Header.Set("Content-Type", "application/json")
+		headers = append([]v1alpha1.WebMetricHeader{{Key: "Content-Type", Value: "application/json"}}, headers...)
 	}
-	for _, h := range w.Headers {
-		req.Header.Set(h.Key, h.Value)
-	}
-	resp, err := httpClient(w.Insecure).Do(req)
+	status, raw, err := fetch(ctx, method, w.URL, body, headers, w.Insecure, timeout)
 	if err != nil {
 		return errored(start, "web %s %s unreachable: %v", method, w.URL, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return errored(start, "reading web answer: %v", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if status < 200 || status > 299 {
 		m := judged(start, metric, nil, false)
 		m.Phase, m.Value = v1alpha1.AnalysisPhaseFailed, snippet(raw)
-		m.Message = fmt.Sprintf("web %s %s answered HTTP %d", method, w.URL, resp.StatusCode)
+		m.Message = fmt.Sprintf("web %s %s answered HTTP %d", method, w.URL, status)
 		return m
 	}
 	var doc any
