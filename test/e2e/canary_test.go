@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -307,4 +308,29 @@ func startSeedUpdate(t *testing.T) (*testenv.Env, string, *availabilitySampler) 
 	sampler := sampleAvailability(t, env, ns, "web")
 	bump(t, env, ro, "web:2")
 	return env, ns, sampler
+}
+
+// scaleDown: progressively hands serving over as the Rollout's pods become
+// available: the Deployment ends at 0 and never drops faster than the
+// Rollout comes up.
+func TestWorkloadScaleDownProgressively(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	dep := deployment(ns, "app", "app:1", 4)
+	create(t, env, dep)
+	waitDeploymentReplicas(t, env, ns, "app", 4)
+	create(t, env, workloadRollout(ns, "app", "app", "progressively", 4, seedSteps()))
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		var d appsv1.Deployment
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "app"}, &d); err != nil {
+			return false, err.Error()
+		}
+		ro := getRollout(t, env, ns, "app")
+		if *d.Spec.Replicas+ro.Status.AvailableReplicas < 4 {
+			t.Fatalf("Deployment scaled to %d while the Rollout had only %d available", *d.Spec.Replicas, ro.Status.AvailableReplicas)
+		}
+		return *d.Spec.Replicas == 0 && ro.Status.Phase == v1alpha1.RolloutPhaseHealthy,
+			fmt.Sprintf("deployment %d, rollout %s with %d available", *d.Spec.Replicas, ro.Status.Phase, ro.Status.AvailableReplicas)
+	})
 }
