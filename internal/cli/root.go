@@ -29,12 +29,8 @@ func ExitCode(err error) int {
 
 // NewRoot builds the command tree.
 func NewRoot() *cobra.Command {
-	name := "sluice"
-	if filepath.Base(os.Args[0]) == "kubectl-sluice" {
-		name = "kubectl sluice"
-	}
 	root := &cobra.Command{
-		Use:   name,
+		Use:   "sluice",
 		Short: "Sluice: progressive delivery (canary, blue-green) for Kubernetes, Argo Rollouts API compatible",
 		Long: `Sluice shifts a new version of an app in gradually (canary) or side by side
 (blue-green), gates every step on evidence, and rolls back by itself when the
@@ -43,6 +39,12 @@ evidence is bad or missing. It reads and writes the Argo Rollouts API
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newControllerCmd(), newVersionCmd())
+	if filepath.Base(os.Args[0]) == "kubectl-sluice" {
+		// As a kubectl plugin: usage and completion say "kubectl sluice".
+		root.Use = "kubectl-sluice"
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl sluice"}
+	}
+	root.AddCommand(newControllerCmd(), newVersionCmd(), newExporterCmd(), newProbeCmd())
+	root.AddCommand(operatorCommands()...)
 	return root
 }
