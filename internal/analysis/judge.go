@@ -40,6 +40,9 @@ func Judge(successCond, failureCond string, result any, empty bool) Verdict {
 	if empty {
 		return Verdict{v1alpha1.AnalysisPhaseInconclusive, NoSamples}
 	}
+	if result == nil {
+		return Verdict{v1alpha1.AnalysisPhaseInconclusive, "the answer holds no value (null): no data is not success"}
+	}
 	failed, ferr := eval(failureCond, result)
 	succeeded, serr := eval(successCond, result)
 	for _, err := range []error{ferr, serr} {

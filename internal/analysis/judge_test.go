@@ -34,6 +34,7 @@ func TestJudge(t *testing.T) {
 		{"len()", "len(result) == 2", "", []float64{1, 2}, false, v1alpha1.AnalysisPhaseSuccessful, ""},
 		{"web JSON", `result.status == "ok"`, "", map[string]any{"status": "ok"}, false, v1alpha1.AnalysisPhaseSuccessful, ""},
 		{"web JSON mismatch", `result.status == "ok"`, "", map[string]any{"status": "down"}, false, v1alpha1.AnalysisPhaseFailed, ""},
+		{"JSON null (web jsonPath picking null)", "result < 0.05", "", nil, false, v1alpha1.AnalysisPhaseInconclusive, "null"},
 		{"does not compile", "result[0] <<< 1", "", []float64{1}, false, v1alpha1.AnalysisPhaseError, "does not compile"},
 		{"not a bool", "result[0]", "", []float64{1}, false, v1alpha1.AnalysisPhaseError, "not true or false"},
 	} {

@@ -125,6 +125,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	if !equality.Semantic.DeepEqual(before, &ro.Status) {
 		if uerr := r.Status().Update(ctx, &ro); uerr != nil {
+			if apierrors.IsNotFound(uerr) {
+				return ctrl.Result{}, nil // deleted while we worked
+			}
 			if apierrors.IsConflict(uerr) {
 				return ctrl.Result{Requeue: true}, nil
 			}
