@@ -23,10 +23,8 @@ wait_for() { # wait_for DESCRIPTION JSONPATH VALUE
   echo "demo: timed out waiting for $what (have '$got', want '$want'); controller log: $log" >&2
   exit 1
 }
-show() {
-  kubectl -n $ns get rollout litellm -o custom-columns='PHASE:.status.phase,MESSAGE:.status.message,STEP:.status.currentStepIndex,DESIRED:.spec.replicas,CURRENT:.status.replicas,UPDATED:.status.updatedReplicas,AVAILABLE:.status.availableReplicas'
-  kubectl -n $ns get rs -l app.kubernetes.io/name=litellm -o custom-columns='REPLICASET:.metadata.name,REVISION:.metadata.annotations.rollout\.argoproj\.io/revision,DESIRED:.spec.replicas,AVAILABLE:.status.availableReplicas,OWNER:.metadata.ownerReferences[0].kind'
-}
+show() { echo "\$ kubectl sluice get rollout $1 -n $ns"; "$sluice" get rollout "$1" -n $ns --no-color; }
+run() { echo "\$ kubectl sluice $*"; "$sluice" "$@"; }
 
 step "Installing the CRDs (plain kubectl apply)"
 kubectl apply -f config/crd/
@@ -42,24 +40,24 @@ kubectl delete namespace $ns --ignore-not-found --wait=true >/dev/null  # start 
 kubectl create namespace $ns
 kubectl -n $ns apply -f examples/litellm-canary.yaml
 wait_for "first revision Healthy" '{.status.phase}' Healthy
-show
+show litellm
 echo "(the Helm-style Deployment was scaled to 0 by scaleDown: onsuccess:)"
 kubectl -n $ns get deploy litellm
 
 step "Bumping the Deployment's image: a new revision starts the canary"
-kubectl -n $ns set image deploy/litellm litellm=ghcr.io/berriai/litellm-database:main-v1.83.14-stable
+run set image litellm -n $ns litellm=ghcr.io/berriai/litellm-database:main-v1.83.14-stable
 wait_for "pause at step 1" '{.status.phase}/{.status.currentStepIndex}' Paused/1
-show
+show litellm
 
-step "Promote (what 'kubectl argo rollouts promote' patches): on to setWeight 50"
-kubectl -n $ns patch rollout litellm --subresource=status --type=merge -p '{"status":{"pauseConditions":null}}'
+step "Promote: on to setWeight 50 (6 pods for the whole pause: 3 canary + 3 stable)"
+run promote litellm -n $ns
 wait_for "pause at step 3" '{.status.phase}/{.status.currentStepIndex}' Paused/3
-show
+show litellm
 
 step "Promote again: the canary becomes stable"
-kubectl -n $ns patch rollout litellm --subresource=status --type=merge -p '{"status":{"pauseConditions":null}}'
-wait_for "Healthy on revision 2" '{.status.phase}/{.status.currentStepIndex}' Healthy/4
-show
+run promote litellm -n $ns
+run status litellm -n $ns --timeout 1m
+show litellm
 
 step "Seed bug #1: a Rollout naming a traffic-router plugin Sluice cannot use fails loudly"
 cat <<'YAML' | kubectl -n $ns apply -f -
@@ -83,7 +81,7 @@ for _ in $(seq 1 50); do
   [[ $(kubectl -n $ns get rollout cilium-canary -o jsonpath='{.status.phase}') == Degraded ]] && break
   sleep 0.1
 done
-kubectl -n $ns get rollout cilium-canary -o jsonpath='phase:   {.status.phase}{"\n"}message: {.status.message}{"\n"}'
+show cilium-canary
 kubectl -n $ns get events --field-selector involvedObject.name=cilium-canary,type=Warning
 echo "ReplicaSets created for it: $(kubectl -n $ns get rs -l app=cilium-canary -o name | wc -l)"
 
