@@ -154,6 +154,7 @@ func Plan(in Input) Decision {
 	// A fully promoted canary becomes the stable.
 	if !noStable && !st.Abort && idx >= nSteps && replicas.Settled(rin) {
 		st.StableRS = in.NewHash
+		st.PromoteFull = false
 		noStable = true
 		d.event(false, "RolloutCompleted", fmt.Sprintf("Rollout completed update to revision %d (%s)", in.Revision, in.NewHash))
 	}

@@ -212,3 +212,15 @@ func TestAnalysisGateVerdicts(t *testing.T) {
 		})
 	}
 }
+
+func TestPromoteFullClearsItselfWhenDone(t *testing.T) {
+	w := newWorld(t, seedStrategy())
+	w.settle("v1")
+	w.settle("v2")
+	w.status.PromoteFull = true
+	w.settle("v2")
+	w.expect("v2", "v1", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	if w.status.PromoteFull || w.status.StableRS != "v2" {
+		t.Fatalf("promote full must end on v2 with promoteFull cleared: %+v", w.status)
+	}
+}

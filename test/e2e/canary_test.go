@@ -322,14 +322,20 @@ func TestWorkloadScaleDownProgressively(t *testing.T) {
 	waitDeploymentReplicas(t, env, ns, "app", 4)
 	create(t, env, workloadRollout(ns, "app", "app", "progressively", 4, seedSteps()))
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		// Read the Deployment first: the Rollout's pods can only have become
+		// more available by the time their ReplicaSets are read.
 		var d appsv1.Deployment
 		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "app"}, &d); err != nil {
 			return false, err.Error()
 		}
-		ro := getRollout(t, env, ns, "app")
-		if *d.Spec.Replicas+ro.Status.AvailableReplicas < 4 {
-			t.Fatalf("Deployment scaled to %d while the Rollout had only %d available", *d.Spec.Replicas, ro.Status.AvailableReplicas)
+		var available int32
+		for _, rs := range replicaSets(t, env, ns, "app") {
+			available += rs.Available
 		}
+		if *d.Spec.Replicas+available < 4 {
+			t.Fatalf("Deployment scaled to %d while the Rollout's ReplicaSets had only %d available", *d.Spec.Replicas, available)
+		}
+		ro := getRollout(t, env, ns, "app")
 		return *d.Spec.Replicas == 0 && ro.Status.Phase == v1alpha1.RolloutPhaseHealthy,
 			fmt.Sprintf("deployment %d, rollout %s with %d available", *d.Spec.Replicas, ro.Status.Phase, ro.Status.AvailableReplicas)
 	})

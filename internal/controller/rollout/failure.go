@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
@@ -53,6 +54,9 @@ func apiFailure(action string, err error) error {
 	var f *Failure
 	if errors.As(err, &f) {
 		return f
+	}
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		return &Failure{Reason: ReasonReconcileError, Err: err, Message: fmt.Sprintf("could not %s: the namespace is being deleted", action)}
 	}
 	if apierrors.IsForbidden(err) {
 		return &Failure{Reason: ReasonForbidden, Err: err, Message: fmt.Sprintf(
