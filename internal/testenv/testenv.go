@@ -287,3 +287,21 @@ func zapLevel() zapLevelT {
 	}
 	return 2
 }
+
+// RunController starts a second, separate Sluice manager with cfg (e.g. an
+// impersonated, less privileged identity) watching only namespace, until
+// the returned stop is called. Stop the shared controller first so the two
+// do not both act on the same objects.
+func (e *Env) RunController(cfg *rest.Config, namespace string) (stop func()) {
+	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", Restartable: true, Namespace: namespace})
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = mgr.Start(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
