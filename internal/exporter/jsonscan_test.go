@@ -45,6 +45,15 @@ func TestExtract(t *testing.T) {
 		{name: "meta not an object", line: `{"meta":"flat"}`, want: map[string]string{"meta.user": "missing:"}},
 		{name: "empty object", line: `{}`, want: map[string]string{"event": "missing:"}},
 
+		// The scanner finds string ends with a backslash-free fast path;
+		// these mix escaped and plain strings, short and long.
+		{name: "escape then plain", line: `{"x":"a\\","model":"m","event":"\"","status_code":"long string past thirty-two bytes \" with a quote"}`,
+			want: map[string]string{"model": "string:m", "event": `string:"`, "status_code": `string:long string past thirty-two bytes " with a quote`}},
+		{name: "escaped quote late in a long string", line: `{"model":"0123456789012345678901234567890123456789\"x","event":"e"}`,
+			want: map[string]string{"model": `string:0123456789012345678901234567890123456789"x`, "event": "string:e"}},
+		{name: "backslash outside a string", line: `{"event":"a",\"model":"m"}`, err: "expected a string key"},
+		{name: "backslash after the object", line: `{"event":"a"}\`, err: "unexpected data after the object"},
+		{name: "truncated in an escaped string", line: `{"event":"a\"b`, err: "unterminated string"},
 		{name: "truncated", line: `{"event":"request_completed","model":"q`, err: "unterminated string"},
 		{name: "truncated after value", line: `{"event":"request_completed"`, err: "unterminated object"},
 		{name: "trailing data", line: `{"event":"a"} x`, err: "unexpected data after the object"},
@@ -167,10 +176,12 @@ func replaceCtl(b []byte) []byte {
 	return c
 }
 
-// FuzzParseLine checks the line parser against encoding/json: every line
-// encoding/json accepts as one object is accepted with the same field
-// values; every line it rejects is rejected too, except for raw control
-// characters inside strings (accepted on purpose). It also runs the line
+// FuzzParseLine checks the line parser against encoding/json, both ways:
+// every line encoding/json accepts as one object is accepted with the same
+// field values; every line the parser accepts is accepted by json.Valid
+// once raw control characters inside strings (accepted on purpose, the only
+// tolerated invalid input) are replaced by spaces. The seeds mix escaped and
+// plain strings of every length, for the scanner's backslash-free fast path. It also runs the line
 // through the litellm processor, which must never panic and must classify
 // consistently with the parser.
 func FuzzParseLine(f *testing.F) {
@@ -178,7 +189,8 @@ func FuzzParseLine(f *testing.F) {
 		f.Add(l)
 	}
 	for _, s := range []string{`{}`, `[]`, `{"a":"\u00e9\ud83d\ude00"}`, `{"event":"request_completed","model":"m","status_code":200}`,
-		`{"meta":{"pod":"p","tags":["x"]}}`, `{"a":1e5,"b":-0.0,"c":[[],{}]}`, "{\"a\":\"\x01\"}", `{"a":"\ud800"}`, `{"event":"x"`} {
+		`{"meta":{"pod":"p","tags":["x"]}}`, `{"a":1e5,"b":-0.0,"c":[[],{}]}`, "{\"a\":\"\x01\"}", `{"a":"\ud800"}`, `{"event":"x"`,
+		`{"x":"a\\","model":"m\"","status_code":"0123456789012345678901234567890123456789\n"}`, `{"a":"\\"}\`} {
 		f.Add([]byte(s))
 	}
 	fields := []string{"event", "model", "status_code", "api_user", "metadata.pod", "metadata.tags"}

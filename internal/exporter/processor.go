@@ -255,7 +255,7 @@ func (p *Processor) process(line []byte) (Result, string) {
 		default:
 			var t []byte
 			t, p.scratch = v.Text(p.scratch)
-			if v.Kind != String || utf8.Valid(t) {
+			if v.Kind != String || isASCII(t) || utf8.Valid(t) {
 				key = append(key, t...)
 			} else {
 				key = append(key, bytes.ToValidUTF8(t, []byte("\uFFFD"))...)
@@ -272,6 +272,16 @@ func (p *Processor) process(line []byte) (Result, string) {
 		p.observe(s, p.vals[p.durSlot])
 	}
 	return Parsed, ""
+}
+
+// isASCII reports whether b is plain ASCII, the usual label value: a
+// cheaper test than utf8.Valid for a few bytes, inlined.
+func isASCII(b []byte) bool {
+	var or byte
+	for _, c := range b {
+		or |= c
+	}
+	return or < utf8.RuneSelf
 }
 
 func (p *Processor) observe(s *series, v Value) {
