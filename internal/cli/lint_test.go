@@ -2,10 +2,11 @@ package cli
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluice-dev/sluice/internal/testenv"
 )
 
 // run executes the CLI in-process and returns its output and exit code.
@@ -27,27 +28,18 @@ func run(t *testing.T, stdin string, args ...string) (string, int) {
 // Every broken manifest of the corpus is rejected, and the problem names the
 // field its "# want:" line gives.
 func TestLintRejectsTheCorpusNamingTheField(t *testing.T) {
-	files, _ := filepath.Glob("testdata/lint/invalid/*.yaml")
-	if len(files) < 15 {
-		t.Fatalf("want at least 15 broken manifests, have %d", len(files))
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
-			b, _ := os.ReadFile(f)
-			first, _, _ := strings.Cut(string(b), "\n")
-			want := strings.TrimSpace(strings.TrimPrefix(first, "# want:"))
-			out, code := run(t, "", "lint", "-f", f)
-			if code != 1 {
-				t.Fatalf("exit code %d, want 1:\n%s", code, out)
-			}
-			if !strings.Contains(out, want) {
-				t.Fatalf("the problem does not name %q:\n%s", want, out)
-			}
-			if !strings.Contains(out, filepath.Base(f)+":") {
-				t.Fatalf("the problem does not name the file:\n%s", out)
-			}
-		})
-	}
+	testenv.EachBrokenManifest(t, "testdata/lint/invalid/*.yaml", 15, func(t *testing.T, f, want string) {
+		out, code := run(t, "", "lint", "-f", f)
+		if code != 1 {
+			t.Fatalf("exit code %d, want 1:\n%s", code, out)
+		}
+		if !strings.Contains(out, want) {
+			t.Fatalf("the problem does not name %q:\n%s", want, out)
+		}
+		if !strings.Contains(out, filepath.Base(f)+":") {
+			t.Fatalf("the problem does not name the file:\n%s", out)
+		}
+	})
 }
 
 // lint accepts every file in examples/ (and skips their Deployments and Services).

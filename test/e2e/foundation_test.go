@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,24 +46,15 @@ func TestCRDsInstallWithKubectlApply(t *testing.T) {
 func TestInvalidManifestsAreRefusedNamingTheField(t *testing.T) {
 	env := testenv.Get(t)
 	ns := env.Namespace(t)
-	files, _ := filepath.Glob("testdata/invalid/*.yaml")
-	if len(files) < 5 {
-		t.Fatalf("want at least 5 invalid manifests, have %d", len(files))
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
-			b, _ := os.ReadFile(f)
-			first, _, _ := strings.Cut(string(b), "\n")
-			want := strings.TrimSpace(strings.TrimPrefix(first, "# want:"))
-			out, err := env.Kubectl("apply", "-n", ns, "-f", f)
-			if err == nil {
-				t.Fatalf("kubectl apply accepted a broken manifest:\n%s", out)
-			}
-			if !strings.Contains(out, want) {
-				t.Fatalf("error does not name the field: want %q in\n%s", want, out)
-			}
-		})
-	}
+	testenv.EachBrokenManifest(t, "testdata/invalid/*.yaml", 5, func(t *testing.T, f, want string) {
+		out, err := env.Kubectl("apply", "-n", ns, "-f", f)
+		if err == nil {
+			t.Fatalf("kubectl apply accepted a broken manifest:\n%s", out)
+		}
+		if !strings.Contains(out, want) {
+			t.Fatalf("error does not name the field: want %q in\n%s", want, out)
+		}
+	})
 }
 
 // A good manifest from examples/ is accepted and the controller reports it
