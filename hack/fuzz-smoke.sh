@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-5s}
 count=0
 while IFS=: read -r file target; do
-  pkg=./$(dirname "$file")
+  pkg=$(dirname "$file")
   echo "fuzz: $pkg $target ($fuzztime)"
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" >/tmp/fuzz-$$.log 2>&1 || {
     cat /tmp/fuzz-$$.log; rm -f /tmp/fuzz-$$.log; exit 1; }

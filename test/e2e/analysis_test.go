@@ -179,3 +179,30 @@ func analysisRuns(t *testing.T, env *testenv.Env, ns string) []v1alpha1.Analysis
 	}
 	return out
 }
+
+// Finished AnalysisRuns beyond spec.analysis.successfulRunHistoryLimit are deleted, oldest first.
+func TestAnalysisRunHistoryLimit(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) }))
+	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.status}"}}}}}})
+	ro := templateRollout(ns, "web", "web:1", 2, []v1alpha1.CanaryStep{
+		{SetWeight: ptr(int32(50))},
+		{Analysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "health"}}}},
+	})
+	ro.Spec.Analysis = &v1alpha1.AnalysisRunStrategy{SuccessfulRunHistoryLimit: ptr(int32(1))}
+	create(t, env, ro)
+	var newest string
+	for i := 2; i <= 4; i++ {
+		expectCanary(t, env, ns, "web", 2, 0, v1alpha1.RolloutPhaseHealthy, 2)
+		bump(t, env, ro, fmt.Sprintf("web:%d", i))
+		newest = expectCanary(t, env, ns, "web", 2, 0, v1alpha1.RolloutPhaseHealthy, 2).Status.CurrentPodHash
+	}
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		runs := analysisRuns(t, env, ns)
+		return len(runs) == 1 && strings.Contains(runs[0].Name, newest), fmt.Sprintf("want only the newest run, have %d", len(runs))
+	})
+}

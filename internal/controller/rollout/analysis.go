@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -275,6 +276,9 @@ func (r *Reconciler) terminateStaleRuns(ctx context.Context, ro *v1alpha1.Rollou
 			}
 		}
 	}
+	if err := r.trimRunHistory(ctx, ro, list.Items, keep); err != nil {
+		return err
+	}
 	for i := range list.Items {
 		run := &list.Items[i]
 		if keep[run.Name] || run.Annotations[supersededAnnotation] != "" {
@@ -287,6 +291,44 @@ func (r *Reconciler) terminateStaleRuns(ctx context.Context, ro *v1alpha1.Rollou
 		patch := client.RawPatch(types.MergePatchType, []byte(body))
 		if err := r.Patch(ctx, run, patch); client.IgnoreNotFound(err) != nil {
 			return apiFailure("terminate AnalysisRun "+run.Name, err)
+		}
+	}
+	return nil
+}
+
+// Default numbers of finished AnalysisRuns kept per Rollout, as upstream.
+const defaultRunHistory = 5
+
+// trimRunHistory deletes the oldest finished runs beyond
+// spec.analysis.successfulRunHistoryLimit / unsuccessfulRunHistoryLimit.
+func (r *Reconciler) trimRunHistory(ctx context.Context, ro *v1alpha1.Rollout, runs []v1alpha1.AnalysisRun, keep map[string]bool) error {
+	limits := map[bool]int{true: defaultRunHistory, false: defaultRunHistory}
+	if a := ro.Spec.Analysis; a != nil {
+		if a.SuccessfulRunHistoryLimit != nil {
+			limits[true] = int(*a.SuccessfulRunHistoryLimit)
+		}
+		if a.UnsuccessfulRunHistoryLimit != nil {
+			limits[false] = int(*a.UnsuccessfulRunHistoryLimit)
+		}
+	}
+	finished := map[bool][]*v1alpha1.AnalysisRun{}
+	for i := range runs {
+		run := &runs[i]
+		if keep[run.Name] || !run.Status.Phase.Completed() {
+			continue
+		}
+		ok := run.Status.Phase == v1alpha1.AnalysisPhaseSuccessful
+		finished[ok] = append(finished[ok], run)
+	}
+	for ok, list := range finished {
+		if len(list) <= limits[ok] {
+			continue
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].CreationTimestamp.Before(&list[j].CreationTimestamp) })
+		for _, run := range list[:len(list)-limits[ok]] {
+			if err := r.Delete(ctx, run, client.Preconditions{UID: &run.UID}); client.IgnoreNotFound(err) != nil {
+				return apiFailure("delete old AnalysisRun "+run.Name, err)
+			}
 		}
 	}
 	return nil
