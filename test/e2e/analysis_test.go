@@ -163,6 +163,11 @@ func TestAnalysisStepGatesTheCanary(t *testing.T) {
 		r := getRollout(t, env, ns, "web")
 		return r.Status.Phase == v1alpha1.RolloutPhaseDegraded && strings.Contains(r.Status.Message, `AnalysisTemplate "nope"`), r.Status.Message
 	})
+	// Creating the template is the fix: the Rollout notices at once and goes on.
+	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nope"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.status}"}}}}}})
+	expectCanary(t, env, ns, "web", 5, 0, v1alpha1.RolloutPhaseHealthy, 2)
 }
 
 func analysisRuns(t *testing.T, env *testenv.Env, ns string) []v1alpha1.AnalysisRun {

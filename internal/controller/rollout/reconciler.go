@@ -83,6 +83,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsForDeployment)).
+		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsInNamespace)).
 		Named("rollout").
 		Complete(r)
 }
@@ -98,6 +99,24 @@ func (r *Reconciler) rolloutsForDeployment(ctx context.Context, o client.Object)
 	}
 	return reqs
 }
+
+// rolloutsInNamespace wakes every Rollout of the namespace: an
+// AnalysisTemplate that appears may unblock one waiting for it.
+func (r *Reconciler) rolloutsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.RolloutList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, ro := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
+	}
+	return reqs
+}
+
+// failureRecheck is how often a Rollout stopped by a Failure that no watch
+// covers (a ClusterAnalysisTemplate, RBAC granted later) is looked at again.
+const failureRecheck = 30 * time.Second
 
 // Reconcile brings one Rollout one step closer to what it asks for.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -118,6 +137,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case errors.As(err, &f):
 		r.setFailure(&ro, f, now, &notes)
 		err = f.Err // API errors are retried with backoff; spec problems wait for an edit
+		if err == nil && !f.Invalid {
+			res = ctrl.Result{RequeueAfter: failureRecheck}
+		}
 	case err == nil:
 		r.clearFailure(&ro, now)
 	}
