@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/testenv"
 )
@@ -174,4 +175,43 @@ func TestControllerRechecksSpecBeyondTheSchema(t *testing.T) {
 		return got.Status.Phase == v1alpha1.RolloutPhaseHealthy && condition(got, v1alpha1.RolloutInvalidSpec) == nil,
 			"phase " + string(got.Status.Phase) + ": " + got.Status.Message
 	})
+}
+
+// At rest the controller writes nothing: no status update that changes
+// nothing, no ReplicaSet touched, however often it reconciles.
+func TestNoWritesAtRest(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "quiet", "nginx:1", 3, seedSteps())
+	create(t, env, ro)
+	expectCanary(t, env, ns, "quiet", 3, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	time.Sleep(time.Second) // let the last write's own reconcile pass
+	before := getRollout(t, env, ns, "quiet").ResourceVersion
+	rsBefore := map[string]string{}
+	var list appsv1.ReplicaSetList
+	if err := env.Client.List(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range list.Items {
+		if rs.Namespace == ns {
+			rsBefore[rs.Name] = rs.ResourceVersion
+		}
+	}
+	// Poke the controller: an annotation change makes it reconcile without
+	// changing anything it owns. The poke is one write; there must be no other.
+	patchSpec(t, env, ro, `{"metadata":{"annotations":{"poke":"1"}}}`)
+	poked := getRollout(t, env, ns, "quiet").ResourceVersion
+	time.Sleep(3 * time.Second)
+	if now := getRollout(t, env, ns, "quiet").ResourceVersion; now != poked {
+		t.Fatalf("the controller wrote a Rollout at rest: resourceVersion %s (before poke %s) → %s", poked, before, now)
+	}
+	if err := env.Client.List(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range list.Items {
+		if rs.Namespace == ns && rsBefore[rs.Name] != rs.ResourceVersion {
+			t.Fatalf("ReplicaSet %s written at rest", rs.Name)
+		}
+	}
 }
