@@ -50,7 +50,7 @@ sandbox-down: ## Stop the local control plane ($(SANDBOX)) and delete its data.
 
 .PHONY: test
 test: sandbox-bins vet ## All tests: unit, fuzz smoke, and the real-control-plane ones.
-	SLUICE_SANDBOX_BIN=$(CACHE_DIR)/bin $(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	hack/fuzz-smoke.sh
 
 .PHONY: demo
