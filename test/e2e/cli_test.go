@@ -87,15 +87,28 @@ func (c *cli) status(wantCode int, want string, args ...string) string {
 }
 
 // get returns `get rollout` output after checking it contains every line of want.
+// get runs `get rollout` until its output has every wanted line (pods
+// finish terminating a moment after the status says Degraded or Healthy).
 func (c *cli) get(name string, want ...string) string {
 	c.t.Helper()
-	out := c.must("Name:            "+name, "get", "rollout", name)
-	for _, w := range want {
-		if !strings.Contains(out, w+"\n") {
-			c.t.Fatalf("get rollout %s lacks the line %q:\n%s", name, w, out)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out := c.must("Name:            "+name, "get", "rollout", name)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(out, w+"\n") {
+				missing = w
+				break
+			}
 		}
+		if missing == "" {
+			return out
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("get rollout %s lacks the line %q:\n%s", name, missing, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return out
 }
 
 const (

@@ -47,15 +47,21 @@ type stepGate struct {
 
 // Step implements canary.StepGate.
 func (g *stepGate) Step(idx int32, a *v1alpha1.RolloutAnalysis) (canary.Verdict, string) {
-	base := fmt.Sprintf("%s-%s-%d-%d", g.ro.Name, g.hash, g.rev, idx)
-	// The run the status already points at for this step keeps gating it,
-	// superseded or not, so a reconcile from a stale cache cannot start a
-	// second attempt; a retry clears the pointer and gets a fresh run.
+	return g.analysis(fmt.Sprintf("%s-%s-%d-%d", g.ro.Name, g.hash, g.rev, idx), "Step",
+		g.ro.Status.Canary.CurrentStepAnalysisRunStatus, a)
+}
+
+// analysis answers from the AnalysisRun base (or the attempt the status
+// already points at), creating it once from the templates.
+func (g *stepGate) analysis(base, kind string, recorded *v1alpha1.RolloutAnalysisRunStatus, a *v1alpha1.RolloutAnalysis) (canary.Verdict, string) {
+	// The run the status already points at keeps gating, superseded or not,
+	// so a reconcile from a stale cache cannot start a second attempt; a
+	// retry clears the pointer and gets a fresh run.
 	preferred := ""
-	if rec := g.ro.Status.Canary.CurrentStepAnalysisRunStatus; rec != nil && (rec.Name == base || strings.HasPrefix(rec.Name, base+".")) {
-		preferred = rec.Name
+	if recorded != nil && (recorded.Name == base || strings.HasPrefix(recorded.Name, base+".")) {
+		preferred = recorded.Name
 	}
-	run, err := g.r.ensureRun(g.ctx, g.ro, base, preferred, "Step", g.hash, a)
+	run, err := g.r.ensureRun(g.ctx, g.ro, base, preferred, kind, g.hash, a)
 	if err != nil {
 		g.err = err
 		return canary.Wait, ""
@@ -234,7 +240,7 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 	st := &ro.Status
 	prev := st.Canary.CurrentBackgroundAnalysisRunStatus
 	st.Canary.CurrentBackgroundAnalysisRunStatus = nil
-	if c.Analysis == nil || st.StableRS == hash || st.Abort || st.CurrentStepIndex == nil {
+	if c == nil || c.Analysis == nil || st.StableRS == hash || st.Abort || st.CurrentStepIndex == nil {
 		return nil
 	}
 	if s := c.Analysis.StartingStep; s != nil && *st.CurrentStepIndex < *s {
@@ -270,7 +276,8 @@ func (r *Reconciler) terminateStaleRuns(ctx context.Context, ro *v1alpha1.Rollou
 	}
 	keep := map[string]bool{}
 	if !ro.Status.Abort {
-		for _, s := range []*v1alpha1.RolloutAnalysisRunStatus{ro.Status.Canary.CurrentStepAnalysisRunStatus, ro.Status.Canary.CurrentBackgroundAnalysisRunStatus} {
+		for _, s := range []*v1alpha1.RolloutAnalysisRunStatus{ro.Status.Canary.CurrentStepAnalysisRunStatus,
+			ro.Status.Canary.CurrentBackgroundAnalysisRunStatus, ro.Status.BlueGreen.PrePromotionAnalysisRunStatus} {
 			if s != nil {
 				keep[s.Name] = true
 			}

@@ -14,7 +14,6 @@ const (
 	ReasonInvalidSpec          = "InvalidSpec"
 	ReasonWorkloadRefNotFound  = "WorkloadRefNotFound"
 	ReasonTrafficRouterMissing = "TrafficRouterUnavailable"
-	ReasonStrategyNotSupported = "StrategyNotSupported"
 	ReasonStepNotSupported     = "StepNotSupported"
 	ReasonForbidden            = "Forbidden"
 	ReasonReplicaSetConflict   = "ReplicaSetNameConflict"

@@ -41,9 +41,12 @@ type observed struct {
 // here, before any ReplicaSet is touched, is the fix for the seeds' 39-day
 // silent canary: an unusable traffic router must stop the Rollout loudly.
 func unsupported(ro *v1alpha1.Rollout) *Failure {
-	if ro.Spec.Strategy.BlueGreen != nil {
-		return fail(ReasonStrategyNotSupported,
-			"spec.strategy.blueGreen is not supported by this version of Sluice yet; nothing was changed. Use spec.strategy.canary")
+	if bg := ro.Spec.Strategy.BlueGreen; bg != nil {
+		if bg.PostPromotionAnalysis != nil {
+			return fail(ReasonStepNotSupported, "spec.strategy.blueGreen.postPromotionAnalysis is not supported by this version "+
+				"of Sluice yet; nothing was changed. Use prePromotionAnalysis")
+		}
+		return nil
 	}
 	c := ro.Spec.Strategy.Canary
 	if tr := c.TrafficRouting; tr != nil {

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/bluegreen"
 	"github.com/sluice-dev/sluice/internal/canary"
 	"github.com/sluice-dev/sluice/internal/conditions"
 	"github.com/sluice-dev/sluice/internal/validation"
@@ -210,29 +211,26 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if newRS != nil {
 		rev = revision(newRS)
 	}
-	in := canary.Input{
-		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused,
-		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
-	}
-	if stable := obs.byHash(ro.Status.StableRS); stable != nil && stable != newRS {
-		in.Stable = snapshot(stable)
-	}
-	for _, rs := range obs.owned {
-		if rs != newRS && (in.Stable == nil || rs.Labels[PodTemplateHashLabel] != in.Stable.Hash) {
-			in.Older = append(in.Older, *snapshot(rs))
+	var d canary.Decision
+	var bg *bluegreen.Decision
+	if ro.Spec.Strategy.BlueGreen != nil {
+		bg, err = r.planBlueGreen(ctx, ro, obs, newRS, rev, now)
+		if err != nil {
+			return ctrl.Result{}, err
 		}
+		d = bg.Decision
+	} else if d, err = r.planCanary(ctx, ro, obs, newRS, rev, now); err != nil {
+		return ctrl.Result{}, err
 	}
-	gate := &stepGate{r: r, ctx: ctx, ro: ro, hash: obs.hash, rev: rev}
-	in.Gate = gate
-	d := canary.Plan(in)
-	if gate.err != nil {
-		return ctrl.Result{}, gate.err // fail closed: nothing is scaled while analysis cannot run
-	}
-	ro.Status.Canary.CurrentStepAnalysisRunStatus = gate.current
 
 	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if bg != nil {
+		if err := r.applyBlueGreen(ctx, ro, obs, bg); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	*n = append(*n, d.Events...)
 	ro.Status.PauseConditions, ro.Status.ControllerPause = d.Status.PauseConditions, d.Status.ControllerPause
@@ -265,6 +263,32 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		}
 	}
 	return res, nil
+}
+
+// planCanary asks the canary planner what to do, with analysis steps gated
+// by their AnalysisRuns.
+func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, newRS *appsv1.ReplicaSet,
+	rev int64, now metav1.Time) (canary.Decision, error) {
+	in := canary.Input{
+		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused,
+		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
+	}
+	if stable := obs.byHash(ro.Status.StableRS); stable != nil && stable != newRS {
+		in.Stable = snapshot(stable)
+	}
+	for _, rs := range obs.owned {
+		if rs != newRS && (in.Stable == nil || rs.Labels[PodTemplateHashLabel] != in.Stable.Hash) {
+			in.Older = append(in.Older, *snapshot(rs))
+		}
+	}
+	gate := &stepGate{r: r, ctx: ctx, ro: ro, hash: obs.hash, rev: rev}
+	in.Gate = gate
+	d := canary.Plan(in)
+	if gate.err != nil {
+		return d, gate.err // fail closed: nothing is scaled while analysis cannot run
+	}
+	ro.Status.Canary.CurrentStepAnalysisRunStatus = gate.current
+	return d, nil
 }
 
 func replicasOf(ro *v1alpha1.Rollout) int32 {

@@ -1,0 +1,245 @@
+// Package bluegreen decides, from what is observed, what a blue-green
+// Rollout does next: the new version (preview) comes up beside the active
+// one, is checked (prePromotionAnalysis), waits for a person or a timer
+// (autoPromotionEnabled / autoPromotionSeconds), then the active Service is
+// switched to it at once and the old version is scaled down after
+// scaleDownDelaySeconds. It is pure, like internal/canary, whose ReplicaSet,
+// Event, Verdict and Decision types it shares.
+package bluegreen
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/canary"
+)
+
+// DefaultScaleDownDelay keeps the old version up after the switch, as upstream.
+const DefaultScaleDownDelay = 30 * time.Second
+
+// Older is a ReplicaSet that is neither new nor active, with the time it may
+// be scaled down (zero: not yet set).
+type Older struct {
+	canary.ReplicaSet
+	ScaleDownAt time.Time
+}
+
+// Input is everything Plan looks at.
+type Input struct {
+	Now        time.Time
+	Replicas   int32
+	Strategy   *v1alpha1.BlueGreenStrategy
+	SpecPaused bool
+	Status     v1alpha1.RolloutStatus
+	NewHash    string
+	Revision   int64
+	New        *canary.ReplicaSet // nil until created
+	Active     *canary.ReplicaSet // the ReplicaSet named by status.stableRS, nil if gone
+	Older      []Older
+	// PrePromotion judges prePromotionAnalysis; nil when none is configured.
+	PrePromotion func() (canary.Verdict, string)
+}
+
+// Decision is canary's Decision plus what the Services select and which old
+// ReplicaSets get a scale-down time.
+type Decision struct {
+	canary.Decision
+	ActiveHash, PreviewHash string
+	ScaleDownAt             map[string]time.Time
+}
+
+// Plan decides the next step of a blue-green update.
+func Plan(in Input) Decision {
+	d := Decision{Decision: canary.Decision{Status: *in.Status.DeepCopy(), Scale: map[string]int32{}}, ScaleDownAt: map[string]time.Time{}}
+	st := &d.Status
+	if st.CurrentPodHash != in.NewHash {
+		if st.CurrentPodHash != "" {
+			d.note(false, "RolloutUpdated", fmt.Sprintf("Rollout updated to revision %d", in.Revision))
+		}
+		st.CurrentPodHash = in.NewHash
+		st.PauseConditions, st.ControllerPause, st.Abort, st.AbortedAt, st.PromoteFull = nil, false, false, nil, false
+	}
+	if st.StableRS == "" || in.Active == nil {
+		st.StableRS = in.NewHash // first revision (or the active one is gone): it is active at once
+	}
+	if !st.Abort {
+		st.AbortedAt = nil
+	}
+	d.ActiveHash, d.PreviewHash = st.StableRS, in.NewHash
+	d.scaleOlder(in)
+
+	if st.StableRS == in.NewHash {
+		st.PauseConditions, st.ControllerPause, st.PromoteFull, st.Abort = nil, false, false, false
+		d.Scale[in.NewHash] = in.Replicas
+		d.Completed = in.New != nil && in.New.Replicas == in.Replicas && in.New.Available >= in.Replicas &&
+			in.New.Current == in.Replicas && d.olderGone(in)
+		switch {
+		case d.Completed:
+			d.Phase, d.Message = v1alpha1.RolloutPhaseHealthy, ""
+		case in.New == nil || in.New.Available < in.Replicas:
+			d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "updated replicas are still becoming available"
+		default:
+			d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
+		}
+		return d
+	}
+
+	d.Scale[st.StableRS] = in.Replicas
+	if st.Abort {
+		d.Scale[in.NewHash] = 0
+		st.PauseConditions, st.ControllerPause = nil, false
+		if st.AbortedAt == nil {
+			now := metav1.NewTime(in.Now.Truncate(time.Second))
+			st.AbortedAt = &now
+			d.note(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d", in.Revision))
+		}
+		d.Phase, d.Message = v1alpha1.RolloutPhaseDegraded, in.Status.Message
+		if !in.Status.Abort || len(d.Message) < len("RolloutAborted: ") || d.Message[:len("RolloutAborted: ")] != "RolloutAborted: " {
+			d.Message = canary.AbortMessage(in.Revision, "the active version keeps serving")
+		}
+		return d
+	}
+
+	preview := in.Replicas
+	if c := in.Strategy.PreviewReplicaCount; c != nil && !st.PromoteFull {
+		preview = *c
+	}
+	// Never shrink the new version mid-update: once promotion has scaled it
+	// up, it stays up (only abort takes it away).
+	if in.New != nil && in.New.Replicas > preview {
+		preview = min(in.New.Replicas, in.Replicas)
+	}
+	d.Scale[in.NewHash] = preview
+	if in.New == nil || in.New.Replicas < preview || in.New.Available < preview {
+		d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "waiting for the preview ReplicaSet to become available"
+		return d
+	}
+	if !st.PromoteFull && !d.promoted(in) {
+		return d
+	}
+	// Promote: the new version gets every replica, then takes the active Service.
+	d.Scale[in.NewHash] = in.Replicas
+	if in.New.Replicas != in.Replicas || in.New.Available < in.Replicas {
+		d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "scaling the new version up before the switch"
+		return d
+	}
+	old := st.StableRS
+	st.StableRS, st.PauseConditions, st.ControllerPause, st.PromoteFull = in.NewHash, nil, false, false
+	d.ActiveHash = in.NewHash
+	delay := DefaultScaleDownDelay
+	if s := in.Strategy.ScaleDownDelaySeconds; s != nil {
+		delay = time.Duration(*s) * time.Second
+	}
+	d.ScaleDownAt[old] = in.Now.Add(delay)
+	d.Scale[old] = in.Replicas
+	d.RequeueAfter = delay
+	d.note(false, "RolloutCompleted", fmt.Sprintf("Rollout switched the active Service to revision %d (%s); the old version scales down in %v", in.Revision, in.NewHash, delay))
+	d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
+	return d
+}
+
+// promoted runs the gates between a ready preview and the switch:
+// prePromotionAnalysis, spec.paused, and the promotion pause.
+func (d *Decision) promoted(in Input) bool {
+	st := &d.Status
+	if in.PrePromotion != nil {
+		switch v, msg := in.PrePromotion(); v {
+		case canary.Wait:
+			d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "waiting for prePromotionAnalysis"
+			return false
+		case canary.Abort:
+			st.Abort = true
+			now := metav1.NewTime(in.Now.Truncate(time.Second))
+			st.AbortedAt = &now
+			d.Scale[in.NewHash] = 0
+			d.Phase, d.Message = v1alpha1.RolloutPhaseDegraded, canary.AbortMessage(in.Revision, msg)
+			d.note(true, "RolloutAborted", d.Message)
+			return false
+		case canary.Pause:
+			if !hasPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) {
+				if !st.ControllerPause {
+					st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
+						Reason: v1alpha1.PauseReasonInconclusiveAnalysis, StartTime: metav1.NewTime(in.Now.Truncate(time.Second))})
+					st.ControllerPause = true
+					d.note(true, "AnalysisInconclusive", msg)
+				} else {
+					break // promoted past it
+				}
+			}
+			d.Phase, d.Message = v1alpha1.RolloutPhasePaused, string(v1alpha1.PauseReasonInconclusiveAnalysis)
+			return false
+		}
+	}
+	if in.SpecPaused {
+		d.Phase, d.Message = v1alpha1.RolloutPhasePaused, "manually paused"
+		return false
+	}
+	auto := in.Strategy.AutoPromotionEnabled == nil || *in.Strategy.AutoPromotionEnabled
+	if auto && in.Strategy.AutoPromotionSeconds == 0 {
+		return true
+	}
+	pc := pause(st, v1alpha1.PauseReasonBlueGreenPause)
+	if pc == nil {
+		if st.ControllerPause { // a person removed the pause condition: promote
+			return true
+		}
+		st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
+			Reason: v1alpha1.PauseReasonBlueGreenPause, StartTime: metav1.NewTime(in.Now.Truncate(time.Second))})
+		st.ControllerPause = true
+		pc = &st.PauseConditions[len(st.PauseConditions)-1]
+		d.note(false, "RolloutPaused", "preview is ready; waiting for promotion")
+	}
+	if auto {
+		if left := pc.StartTime.Add(time.Duration(in.Strategy.AutoPromotionSeconds) * time.Second).Sub(in.Now); left > 0 {
+			d.RequeueAfter = left
+		} else {
+			return true
+		}
+	}
+	d.Phase, d.Message = v1alpha1.RolloutPhasePaused, string(v1alpha1.PauseReasonBlueGreenPause)
+	return false
+}
+
+// scaleOlder scales ReplicaSets that are neither new nor active to zero once
+// their scale-down time has come, and gives one to those without.
+func (d *Decision) scaleOlder(in Input) {
+	for _, o := range in.Older {
+		switch {
+		case o.Replicas == 0:
+		case o.ScaleDownAt.IsZero() || !in.Now.Before(o.ScaleDownAt):
+			d.Scale[o.Hash] = 0
+		default:
+			d.Scale[o.Hash] = o.Replicas
+			if left := o.ScaleDownAt.Sub(in.Now); d.RequeueAfter == 0 || left < d.RequeueAfter {
+				d.RequeueAfter = left
+			}
+		}
+	}
+}
+
+func (d *Decision) olderGone(in Input) bool {
+	for _, o := range in.Older {
+		if d.Scale[o.Hash] > 0 || o.Current > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Decision) note(warning bool, reason, msg string) {
+	d.Events = append(d.Events, canary.Event{Warning: warning, Reason: reason, Message: msg})
+}
+
+func pause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) *v1alpha1.PauseCondition {
+	for i := range st.PauseConditions {
+		if st.PauseConditions[i].Reason == r {
+			return &st.PauseConditions[i]
+		}
+	}
+	return nil
+}
+
+func hasPause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) bool { return pause(st, r) != nil }
