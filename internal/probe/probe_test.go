@@ -22,14 +22,7 @@ func TestScheduleAggregate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []Send
-	for {
-		snd, ok := s.Next()
-		if !ok {
-			break
-		}
-		got = append(got, snd)
-	}
+	got := drain(s)
 	want := []Send{{0, 0, 0}, {1, 1, 250 * time.Millisecond}, {2, 2, 500 * time.Millisecond}, {3, 0, 750 * time.Millisecond}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
@@ -42,14 +35,7 @@ func TestSchedulePerRouteAndBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []Send
-	for {
-		snd, ok := s.Next()
-		if !ok {
-			break
-		}
-		got = append(got, snd)
-	}
+	got := drain(s)
 	ms := time.Millisecond
 	want := []Send{{0, 0, 0}, {1, 1, 0}, {2, 0, 500 * ms}, {3, 0, 1000 * ms}, {4, 1, 1000 * ms}, {5, 0, 1500 * ms}}
 	if !slices.Equal(got, want) {
@@ -484,5 +470,17 @@ func TestProbeInterruptAndProgress(t *testing.T) {
 	defer mu.Unlock()
 	if calls < 3 || finals != 1 || lastSent != rep.Total.Requests {
 		t.Fatalf("progress calls %d finals %d last %d", calls, finals, lastSent)
+	}
+}
+
+// drain collects every send a schedule plans.
+func drain(s *Schedule) []Send {
+	var got []Send
+	for {
+		snd, ok := s.Next()
+		if !ok {
+			return got
+		}
+		got = append(got, snd)
 	}
 }
