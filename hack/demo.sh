@@ -85,4 +85,12 @@ show cilium-canary
 kubectl -n $ns get events --field-selector involvedObject.name=cilium-canary,type=Warning
 echo "ReplicaSets created for it: $(kubectl -n $ns get rs -l app=cilium-canary -o name | wc -l)"
 
+step "The other examples: a timed canary and the seeds' blue-green"
+kubectl -n $ns apply -f examples/timed-canary.yaml -f examples/sympozium-bluegreen.yaml
+for _ in $(seq 1 100); do
+  [[ $(kubectl -n $ns get rollout web sympozium-apiserver -o jsonpath='{.items[*].status.phase}') == "Healthy Healthy" ]] && break
+  sleep 0.2
+done
+run list rollouts -n $ns
+
 step "Done. The sandbox is still up: export KUBECONFIG=$KUBECONFIG ; 'make sandbox-down' removes it."
