@@ -27,8 +27,10 @@ show() { echo "\$ kubectl sluice get rollout $1 -n $ns"; "$sluice" get rollout "
 run() { echo "\$ kubectl sluice $*"; "$sluice" "$@"; }
 
 step "Installing the CRDs (plain kubectl apply)"
-kubectl apply -f config/crd/
-kubectl wait --for condition=established --timeout=60s -f config/crd/
+kubectl apply -f config/crd/argoproj.io_rollouts.yaml -f config/crd/argoproj.io_analysistemplates.yaml \
+  -f config/crd/argoproj.io_clusteranalysistemplates.yaml -f config/crd/argoproj.io_analysisruns.yaml
+kubectl wait --for condition=established --timeout=60s crd/rollouts.argoproj.io crd/analysistemplates.argoproj.io \
+  crd/clusteranalysistemplates.argoproj.io crd/analysisruns.argoproj.io
 
 step "Starting the Sluice controller (log: $log)"
 "$sluice" controller --metrics-bind-address=0 --health-probe-bind-address=0 >"$log" 2>&1 &

@@ -201,7 +201,7 @@ func (e *Env) Kubectl(args ...string) (string, error) {
 }
 
 func (e *Env) installCRDs() error {
-	files, _ := filepath.Glob(filepath.Join(e.Root, "config/crd/*.yaml"))
+	files, _ := filepath.Glob(filepath.Join(e.Root, "config/crd/argoproj.io_*.yaml"))
 	if len(files) == 0 {
 		return fmt.Errorf("no CRDs in %s/config/crd; run make manifests", e.Root)
 	}

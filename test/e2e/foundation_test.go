@@ -18,7 +18,7 @@ import (
 // upstream CRDs fail ("metadata.annotations: Too long"), and server-side.
 func TestCRDsInstallWithKubectlApply(t *testing.T) {
 	env := testenv.Get(t)
-	files, _ := filepath.Glob(filepath.Join(env.Root, "config/crd/*.yaml"))
+	files, _ := filepath.Glob(filepath.Join(env.Root, "config/crd/argoproj.io_*.yaml"))
 	if len(files) != 4 {
 		t.Fatalf("want 4 CRDs, found %v", files)
 	}

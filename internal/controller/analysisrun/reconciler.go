@@ -27,6 +27,10 @@ import (
 // Reconciler drives AnalysisRuns.
 type Reconciler struct {
 	client.Client
+	// Secrets reads Secrets straight from the API server: caching them would
+	// need list/watch on every Secret in the cluster, while a run needs get
+	// on the few its arguments name.
+	Secrets  client.Reader
 	Recorder events.EventRecorder
 	Now      func() time.Time
 }
@@ -41,6 +45,9 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
+	}
+	if r.Secrets == nil {
+		r.Secrets = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.AnalysisRun{}).
@@ -156,7 +163,7 @@ func (r *Reconciler) args(ctx context.Context, run *v1alpha1.AnalysisRun) (map[s
 		case a.ValueFrom != nil && a.ValueFrom.SecretKeyRef != nil:
 			ref := a.ValueFrom.SecretKeyRef
 			var s corev1.Secret
-			if err := r.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: ref.Name}, &s); err != nil {
+			if err := r.Secrets.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: ref.Name}, &s); err != nil {
 				return nil, fmt.Errorf("argument %q: reading Secret %q: %v", a.Name, ref.Name, err)
 			}
 			v, ok := s.Data[ref.Key]

@@ -21,6 +21,8 @@ import (
 // down after the switch (upstream's name).
 const scaleDownAtAnnotation = "scale-down-deadline"
 
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;update;patch
+
 // ReasonServiceNotFound: a Service the strategy names does not exist.
 const ReasonServiceNotFound = "ServiceNotFound"
 

@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/testenv"
+)
+
+// config/default installs with plain `kubectl apply -k`, and the controller's
+// ServiceAccount can do exactly what the reconcilers need and no more.
+func TestInstallManifestsGrantLeastPrivilege(t *testing.T) {
+	env := testenv.Get(t)
+	dir := filepath.Join(env.Root, "config/default")
+	if out, err := env.Kubectl("apply", "-k", dir); err != nil {
+		t.Fatalf("kubectl apply -k config/default: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = env.Kubectl("delete", "--ignore-not-found", "-f", filepath.Join(env.Root, "config/manager/manager.yaml"))
+	})
+	out, err := env.Kubectl("get", "deployment", "sluice-controller", "-n", "sluice-system",
+		"-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].args}")
+	if err != nil || !strings.HasPrefix(out, "2 ") || !strings.Contains(out, "--leader-elect") {
+		t.Fatalf("controller Deployment should run 2 replicas with leader election: %q %v", out, err)
+	}
+	as := "--as=system:serviceaccount:sluice-system:sluice-controller"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "replicasets.apps", "-n", "team-a"}, "yes"},
+		{[]string{"patch", "rollouts.argoproj.io", "--subresource=status", "-n", "team-a"}, "yes"},
+		{[]string{"create", "analysisruns.argoproj.io", "-n", "team-b"}, "yes"},
+		{[]string{"delete", "pods", "-n", "team-a"}, "yes"}, // spec.restartAt
+		{[]string{"patch", "services", "-n", "team-a"}, "yes"}, // blue-green switch
+		{[]string{"create", "jobs.batch", "-n", "team-a"}, "yes"},
+		{[]string{"update", "leases.coordination.k8s.io", "-n", "sluice-system"}, "yes"},
+		// Not needed, so not granted:
+		{[]string{"update", "leases.coordination.k8s.io", "-n", "kube-system"}, "no"},
+		{[]string{"create", "deployments.apps", "-n", "team-a"}, "no"},
+		{[]string{"delete", "services", "-n", "team-a"}, "no"},
+		{[]string{"list", "secrets", "-n", "team-a"}, "no"},
+		{[]string{"delete", "nodes"}, "no"},
+		{[]string{"create", "clusterrolebindings.rbac.authorization.k8s.io"}, "no"},
+	} {
+		out, _ := env.Kubectl(append([]string{"auth", "can-i", as}, tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n") // warnings come first
+		if got := strings.TrimSpace(lines[len(lines)-1]); got != tc.want {
+			t.Errorf("can the controller %s? got %q, want %q", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
+}
+
+// The controller runs its workflows with nothing but the installed
+// ClusterRole: a canary gated by analysis whose URL comes from a Secret, and
+// a blue-green switching a Service. (In-process tests otherwise run as admin,
+// which would hide a missing permission.)
+func TestWorkflowsRunWithTheInstalledRBAC(t *testing.T) {
+	env := testenv.Get(t)
+	if out, err := env.Kubectl("apply", "-k", filepath.Join(env.Root, "config/default")); err != nil {
+		t.Fatalf("kubectl apply -k config/default: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = env.Kubectl("delete", "--ignore-not-found", "-f", filepath.Join(env.Root, "config/manager/manager.yaml"))
+	})
+	env.StopController()
+	defer env.StartController()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:sluice-system:sluice-controller"}
+	stop := env.RunController(cfg, "")
+	defer stop()
+
+	ns := env.Namespace(t)
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) }))
+	create(t, env,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"}, StringData: map[string]string{"url": url}},
+		&v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"},
+			Spec: v1alpha1.AnalysisTemplateSpec{
+				Args: []v1alpha1.Argument{{Name: "url", ValueFrom: &v1alpha1.ValueFrom{SecretKeyRef: &v1alpha1.SecretKeyRef{Name: "health", Key: "url"}}}},
+				Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
+					Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "{{args.url}}", JSONPath: "{$.status}"}}}}}},
+		service(ns, "bg-active", "bg"))
+	ro := templateRollout(ns, "web", "web:1", 2, []v1alpha1.CanaryStep{
+		{SetWeight: ptr(int32(50))},
+		{Analysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "health"}}}},
+	})
+	bg := blueGreenRollout(ns, "bg", 2, &v1alpha1.BlueGreenStrategy{ActiveService: "bg-active", ScaleDownDelaySeconds: ptr(int32(1))})
+	create(t, env, ro, bg)
+	expectCanary(t, env, ns, "web", 2, 0, v1alpha1.RolloutPhaseHealthy, 2)
+	bump(t, env, ro, "web:2")
+	got := expectCanary(t, env, ns, "web", 2, 0, v1alpha1.RolloutPhaseHealthy, 2)
+	if runs := analysisRuns(t, env, ns); len(runs) != 1 || runs[0].Status.Phase != v1alpha1.AnalysisPhaseSuccessful {
+		t.Fatalf("the analysis (Secret argument) should have passed: %+v", runs)
+	}
+	if got.Status.StableRS != got.Status.CurrentPodHash {
+		t.Fatal("canary not promoted")
+	}
+
+	waitBlueGreen(t, env, ns, "bg", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
+		return map[string]int32{r.Status.CurrentPodHash: 2}
+	})
+	bump(t, env, bg, "bg:2")
+	green := waitBlueGreen(t, env, ns, "bg", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
+		return map[string]int32{r.Status.CurrentPodHash: 2}
+	}).Status.CurrentPodHash
+	if selectedHash(t, env, ns, "bg-active") != green {
+		t.Fatal("the active Service was not switched")
+	}
+}
