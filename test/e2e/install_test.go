@@ -39,7 +39,7 @@ func TestInstallManifestsGrantLeastPrivilege(t *testing.T) {
 		{[]string{"create", "replicasets.apps", "-n", "team-a"}, "yes"},
 		{[]string{"patch", "rollouts.argoproj.io", "--subresource=status", "-n", "team-a"}, "yes"},
 		{[]string{"create", "analysisruns.argoproj.io", "-n", "team-b"}, "yes"},
-		{[]string{"delete", "pods", "-n", "team-a"}, "yes"}, // spec.restartAt
+		{[]string{"delete", "pods", "-n", "team-a"}, "yes"},    // spec.restartAt
 		{[]string{"patch", "services", "-n", "team-a"}, "yes"}, // blue-green switch
 		{[]string{"create", "jobs.batch", "-n", "team-a"}, "yes"},
 		{[]string{"update", "leases.coordination.k8s.io", "-n", "sluice-system"}, "yes"},
