@@ -23,8 +23,8 @@ func TestInstallManifestsGrantLeastPrivilege(t *testing.T) {
 	if out, err := env.Kubectl("apply", "-k", dir); err != nil {
 		t.Fatalf("kubectl apply -k config/default: %v\n%s", err, out)
 	}
-	t.Cleanup(func() {
-		_, _ = env.Kubectl("delete", "--ignore-not-found", "-f", filepath.Join(env.Root, "config/manager/manager.yaml"))
+	t.Cleanup(func() { // the Deployment's pods are kwok's fakes; RBAC and namespace stay for the next test
+		_, _ = env.Kubectl("delete", "--ignore-not-found", "deployment", "sluice-controller", "-n", "sluice-system")
 	})
 	out, err := env.Kubectl("get", "deployment", "sluice-controller", "-n", "sluice-system",
 		"-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].args}")
@@ -68,8 +68,8 @@ func TestWorkflowsRunWithTheInstalledRBAC(t *testing.T) {
 	if out, err := env.Kubectl("apply", "-k", filepath.Join(env.Root, "config/default")); err != nil {
 		t.Fatalf("kubectl apply -k config/default: %v\n%s", err, out)
 	}
-	t.Cleanup(func() {
-		_, _ = env.Kubectl("delete", "--ignore-not-found", "-f", filepath.Join(env.Root, "config/manager/manager.yaml"))
+	t.Cleanup(func() { // the Deployment's pods are kwok's fakes; RBAC and namespace stay for the next test
+		_, _ = env.Kubectl("delete", "--ignore-not-found", "deployment", "sluice-controller", "-n", "sluice-system")
 	})
 	env.StopController()
 	defer env.StartController()
