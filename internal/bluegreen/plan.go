@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/canary"
 )
@@ -92,12 +90,12 @@ func Plan(in Input) Decision {
 		d.Scale[in.NewHash] = 0
 		st.PauseConditions, st.ControllerPause = nil, false
 		if st.AbortedAt == nil {
-			now := metav1.NewTime(in.Now.Truncate(time.Second))
+			now := canary.StatusTime(in.Now)
 			st.AbortedAt = &now
 			d.note(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d", in.Revision))
 		}
 		d.Phase, d.Message = v1alpha1.RolloutPhaseDegraded, in.Status.Message
-		if !in.Status.Abort || len(d.Message) < len("RolloutAborted: ") || d.Message[:len("RolloutAborted: ")] != "RolloutAborted: " {
+		if !in.Status.Abort || !canary.IsAbortMessage(d.Message) {
 			d.Message = canary.AbortMessage(in.Revision, "the active version keeps serving")
 		}
 		return d
@@ -152,18 +150,16 @@ func (d *Decision) promoted(in Input) bool {
 			return false
 		case canary.Abort:
 			st.Abort = true
-			now := metav1.NewTime(in.Now.Truncate(time.Second))
+			now := canary.StatusTime(in.Now)
 			st.AbortedAt = &now
 			d.Scale[in.NewHash] = 0
 			d.Phase, d.Message = v1alpha1.RolloutPhaseDegraded, canary.AbortMessage(in.Revision, msg)
 			d.note(true, "RolloutAborted", d.Message)
 			return false
 		case canary.Pause:
-			if !hasPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) {
+			if canary.FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {
 				if !st.ControllerPause {
-					st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
-						Reason: v1alpha1.PauseReasonInconclusiveAnalysis, StartTime: metav1.NewTime(in.Now.Truncate(time.Second))})
-					st.ControllerPause = true
+					canary.AddPause(st, v1alpha1.PauseReasonInconclusiveAnalysis, in.Now)
 					d.note(true, "AnalysisInconclusive", msg)
 				} else {
 					break // promoted past it
@@ -181,15 +177,12 @@ func (d *Decision) promoted(in Input) bool {
 	if auto && in.Strategy.AutoPromotionSeconds == 0 {
 		return true
 	}
-	pc := pause(st, v1alpha1.PauseReasonBlueGreenPause)
+	pc := canary.FindPause(st, v1alpha1.PauseReasonBlueGreenPause)
 	if pc == nil {
 		if st.ControllerPause { // a person removed the pause condition: promote
 			return true
 		}
-		st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
-			Reason: v1alpha1.PauseReasonBlueGreenPause, StartTime: metav1.NewTime(in.Now.Truncate(time.Second))})
-		st.ControllerPause = true
-		pc = &st.PauseConditions[len(st.PauseConditions)-1]
+		pc = canary.AddPause(st, v1alpha1.PauseReasonBlueGreenPause, in.Now)
 		d.note(false, "RolloutPaused", "preview is ready; waiting for promotion")
 	}
 	if auto {
@@ -232,14 +225,3 @@ func (d *Decision) olderGone(in Input) bool {
 func (d *Decision) note(warning bool, reason, msg string) {
 	d.Events = append(d.Events, canary.Event{Warning: warning, Reason: reason, Message: msg})
 }
-
-func pause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) *v1alpha1.PauseCondition {
-	for i := range st.PauseConditions {
-		if st.PauseConditions[i].Reason == r {
-			return &st.PauseConditions[i]
-		}
-	}
-	return nil
-}
-
-func hasPause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) bool { return pause(st, r) != nil }

@@ -95,7 +95,8 @@ func olderGone(in Input) bool {
 	return true
 }
 
-func pauseCondition(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) *v1alpha1.PauseCondition {
+// FindPause returns the pause condition with reason r, or nil.
+func FindPause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) *v1alpha1.PauseCondition {
 	for i := range st.PauseConditions {
 		if st.PauseConditions[i].Reason == r {
 			return &st.PauseConditions[i]
@@ -133,6 +134,15 @@ func describe(s *v1alpha1.CanaryStep) string {
 	return "step"
 }
 
-func metaTime(t time.Time) metav1.Time { return metav1.NewTime(t.Truncate(time.Second)) }
+// StatusTime is t as status timestamps hold it (whole seconds).
+func StatusTime(t time.Time) metav1.Time { return metav1.NewTime(t.Truncate(time.Second)) }
+
+// AddPause pauses the Rollout for reason r from now (the controller's own
+// pause: a person's promote removes the condition) and returns the condition.
+func AddPause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason, now time.Time) *v1alpha1.PauseCondition {
+	st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{Reason: r, StartTime: StatusTime(now)})
+	st.ControllerPause = true
+	return &st.PauseConditions[len(st.PauseConditions)-1]
+}
 
 func ptr[T any](v T) *T { return &v }

@@ -7,6 +7,7 @@ package canary
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -118,7 +119,7 @@ func Plan(in Input) Decision {
 		idx = 0
 		st.PauseConditions, st.ControllerPause = nil, false
 		if st.AbortedAt == nil {
-			now := metaTime(in.Now)
+			now := StatusTime(in.Now)
 			st.AbortedAt = &now
 			d.event(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d", in.Revision))
 		}
@@ -181,17 +182,14 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 				return idx, false
 			}
 		case s.Pause != nil:
-			pc := pauseCondition(st, v1alpha1.PauseReasonCanaryPauseStep)
+			pc := FindPause(st, v1alpha1.PauseReasonCanaryPauseStep)
 			if pc == nil {
 				if st.ControllerPause { // a person removed the pause condition: promote
 					st.ControllerPause = false
 					d.event(false, "RolloutResumed", fmt.Sprintf("Rollout resumed at step %d/%d", idx, len(steps)))
 					break
 				}
-				st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
-					Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: metaTime(in.Now)})
-				st.ControllerPause = true
-				pc = &st.PauseConditions[len(st.PauseConditions)-1]
+				pc = AddPause(st, v1alpha1.PauseReasonCanaryPauseStep, in.Now)
 				d.event(false, "RolloutPaused", fmt.Sprintf("Rollout paused at step %d/%d (%s)", idx, len(steps), describe(s)))
 			}
 			if s.Pause.Duration == nil {
@@ -212,20 +210,18 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 			case Wait:
 				return idx, false
 			case Pause:
-				if pauseCondition(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {
+				if FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {
 					if st.ControllerPause { // promoted past the inconclusive run
 						st.ControllerPause = false
 						break
 					}
-					st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{
-						Reason: v1alpha1.PauseReasonInconclusiveAnalysis, StartTime: metaTime(in.Now)})
-					st.ControllerPause = true
+					AddPause(st, v1alpha1.PauseReasonInconclusiveAnalysis, in.Now)
 					d.event(true, "AnalysisInconclusive", msg)
 				}
 				return idx, true
 			case Abort:
 				st.Abort = true
-				now := metaTime(in.Now)
+				now := StatusTime(in.Now)
 				st.AbortedAt = &now
 				d.Message = AbortMessage(in.Revision, msg)
 				d.event(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d: %s", in.Revision, msg))
@@ -244,7 +240,7 @@ func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next re
 	case st.Abort && abortMsg != "":
 		return v1alpha1.RolloutPhaseDegraded, abortMsg
 	case st.Abort:
-		if prev := in.Status.Message; in.Status.Abort && len(prev) > len(abortPrefix) && prev[:len(abortPrefix)] == abortPrefix {
+		if prev := in.Status.Message; in.Status.Abort && IsAbortMessage(prev) {
 			return v1alpha1.RolloutPhaseDegraded, prev
 		}
 		return v1alpha1.RolloutPhaseDegraded, fmt.Sprintf("%sRollout aborted update to revision %d", abortPrefix, in.Revision)
@@ -265,6 +261,9 @@ func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next re
 }
 
 const abortPrefix = "RolloutAborted: "
+
+// IsAbortMessage reports whether msg is an aborted Rollout's status message.
+func IsAbortMessage(msg string) bool { return strings.HasPrefix(msg, abortPrefix) }
 
 // AbortMessage is the status message of an aborted Rollout.
 func AbortMessage(revision int64, why string) string {

@@ -88,23 +88,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// rolloutsForDeployment wakes the Rollouts whose workloadRef names the Deployment.
 func (r *Reconciler) rolloutsForDeployment(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.RolloutList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{workloadRefIndex: o.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, ro := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
-	}
-	return reqs
+	return r.rollouts(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{workloadRefIndex: o.GetName()})
 }
 
 // rolloutsInNamespace wakes every Rollout of the namespace: an
 // AnalysisTemplate that appears may unblock one waiting for it.
 func (r *Reconciler) rolloutsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.rollouts(ctx, client.InNamespace(o.GetNamespace()))
+}
+
+func (r *Reconciler) rollouts(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list v1alpha1.RolloutList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+	if err := r.List(ctx, &list, opts...); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))
