@@ -281,7 +281,7 @@ func repoRoot() (string, error) {
 }
 
 // zapLevel keeps controller logs quiet in tests unless SLUICE_TEST_LOG=debug.
-func zapLevel() zapLevelT {
+func zapLevel() zapcore.Level {
 	if os.Getenv("SLUICE_TEST_LOG") == "debug" {
 		return -1
 	}

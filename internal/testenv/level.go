@@ -1,5 +1,0 @@
-package testenv
-
-import "go.uber.org/zap/zapcore"
-
-type zapLevelT = zapcore.Level
