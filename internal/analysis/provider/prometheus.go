@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -66,7 +67,7 @@ func DecodePrometheus(status int, body []byte) (value any, empty bool, err error
 		return nil, false, fmt.Errorf("prometheus answer is not JSON: %v: %s", jerr, snippet(body))
 	}
 	if a.Status != "success" {
-		return nil, false, fmt.Errorf("prometheus answered HTTP %d (%s) %s: %s", status, orStr(a.Status, "no status"), a.ErrorType, a.Error)
+		return nil, false, fmt.Errorf("prometheus answered HTTP %d (%s) %s: %s", status, cmp.Or(a.Status, "no status"), a.ErrorType, a.Error)
 	}
 	switch a.Data.ResultType {
 	case "vector":
@@ -121,13 +122,6 @@ func snippet(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if len(s) > 200 {
 		s = s[:200] + "…"
-	}
-	return s
-}
-
-func orStr(s, def string) string {
-	if s == "" {
-		return def
 	}
 	return s
 }

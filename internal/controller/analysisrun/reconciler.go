@@ -6,6 +6,7 @@
 package analysisrun
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -82,7 +83,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				typ = corev1.EventTypeWarning
 			}
 			r.Recorder.Eventf(&run, nil, typ, "AnalysisRun"+string(run.Status.Phase), "Analyze", "AnalysisRun %s: %s",
-				run.Status.Phase, orStr(run.Status.Message, "all metrics passed"))
+				run.Status.Phase, cmp.Or(run.Status.Message, "all metrics passed"))
 		}
 	}
 	if run.Status.Phase.Completed() {
@@ -221,13 +222,6 @@ func summary(results []v1alpha1.MetricResult, dry bool) v1alpha1.RunSummary {
 		case v1alpha1.AnalysisPhaseError:
 			s.Error++
 		}
-	}
-	return s
-}
-
-func orStr(s, def string) string {
-	if s == "" {
-		return def
 	}
 	return s
 }

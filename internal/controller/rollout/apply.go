@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -128,7 +129,7 @@ func (r *Reconciler) scaleDownWorkload(ctx context.Context, ro *v1alpha1.Rollout
 		msg := fmt.Sprintf("Deployment %q still has %d available pod(s) serving next to this Rollout's %d: "+
 			"spec.workloadRef.scaleDown is %q, so Sluice leaves it running. Set spec.workloadRef.scaleDown to onsuccess "+
 			"or progressively, or scale the Deployment to 0, so only the Rollout's pods serve",
-			d.Name, d.Status.AvailableReplicas, st.AvailableReplicas, orDefault(policy, v1alpha1.ScaleDownNever))
+			d.Name, d.Status.AvailableReplicas, st.AvailableReplicas, cmp.Or(policy, v1alpha1.ScaleDownNever))
 		if conditions.Set(st, v1alpha1.RolloutWorkloadStillServing, corev1.ConditionTrue, ReasonWorkloadStillServing, msg, now) {
 			n.warn(ReasonWorkloadStillServing, msg)
 		}
@@ -170,11 +171,4 @@ func (r *Reconciler) cleanupHistory(ctx context.Context, ro *v1alpha1.Rollout, o
 		}
 	}
 	return nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
