@@ -26,7 +26,10 @@ type splitter struct {
 	tooLong    func()
 }
 
-const initialBuf = 64 << 10
+// initialBuf is the read size: 256 KiB stays in the L2 cache while its
+// lines are parsed, and measured fastest here (64 KiB costs more syscalls,
+// 1 MiB more cache misses).
+const initialBuf = 256 << 10
 
 func newSplitter(max int, fn LineFunc, tooLong func()) *splitter {
 	if max <= 0 {
@@ -39,6 +42,12 @@ func newSplitter(max int, fn LineFunc, tooLong func()) *splitter {
 func (s *splitter) fill(r io.Reader) (int, error) {
 	if s.start > 0 && s.start == s.end {
 		s.start, s.end = 0, 0
+	}
+	if s.start > 0 && len(s.buf)-s.end < len(s.buf)/2 {
+		// Move the partial line to the front so that reads stay large.
+		copy(s.buf, s.buf[s.start:s.end])
+		s.end -= s.start
+		s.start = 0
 	}
 	if s.end == len(s.buf) {
 		switch {
