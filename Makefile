@@ -13,8 +13,9 @@ help: ## Show this help.
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build bin/sluice and the kubectl-sluice plugin link.
+build: ## Build bin/sluice, the kubectl-sluice plugin link and the lean bin/sluice-exporter sidecar.
 	$(GO) build -o $(BIN_DIR)/sluice ./cmd/sluice
+	$(GO) build -o $(BIN_DIR)/sluice-exporter ./cmd/sluice-exporter
 	ln -sf sluice $(BIN_DIR)/kubectl-sluice
 
 .PHONY: generate

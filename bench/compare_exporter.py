@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Runs `sluice exporter` and the seeds' Python sketch on the same log, in
-interleaved rounds, and reports lines/s per core (lines over the process's
+"""Runs the exporter (the lean sluice-exporter sidecar binary, and `sluice
+exporter` from the full binary) and the seeds' Python sketch on the same log,
+in interleaved rounds, and reports lines/s per core (lines over the process's
 user+sys CPU time, so the figure does not depend on how busy the machine's
 other cores are), the best round of each, and the ratio. Also checks that
 both counted the same number of events.
 
-Usage: compare_exporter.py SLUICE_BIN PYTHON LOG LINES ROUNDS
+Usage: compare_exporter.py SLUICE_BIN SLUICE_EXPORTER_BIN PYTHON LOG LINES ROUNDS
 """
 import os
 import re
@@ -14,7 +15,9 @@ import subprocess
 import sys
 import time
 
-sluice, python, log, lines, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+sluice, lean, python, log = sys.argv[1:5]
+lines, rounds = int(sys.argv[5]), int(sys.argv[6])
+KINDS = ("sluice-exporter", "sluice exporter", "sketch")
 here = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -39,26 +42,27 @@ def run(argv, env=None, path=None):
 
 
 def cmd(k):
-    if k == "sluice":
-        return [sluice, "exporter", "--exit-on-eof", "--listen", "127.0.0.1:%d" % free_port(),
-                "--log-malformed-every", "0", "--log-skipped-every", "0"], None
+    if k != "sketch":
+        prefix = [lean] if k == "sluice-exporter" else [sluice, "exporter"]
+        return prefix + ["--exit-on-eof", "--listen", "127.0.0.1:%d" % free_port(),
+                         "--log-malformed-every", "0", "--log-skipped-every", "0"], None
     return [python, os.path.join(here, "litellm_sketch.py"), str(free_port())], dict(os.environ, SKETCH_SUMMARY="1")
 
 
-results = {"sluice": [], "sketch": []}
-startup = {"sluice": [], "sketch": []}
+results = {k: [] for k in KINDS}
+startup = {k: [] for k in KINDS}
 counted = {}
 for r in range(rounds):
-    for k in ("sluice", "sketch"):
+    for k in KINDS:
         argv, env = cmd(k)
         cpu, wall, rss, err = run(argv, env)
-        m = re.search(r"(\d+) parsed" if k == "sluice" else r"counted (\d+) events", err)
+        m = re.search(r"(\d+) parsed" if k != "sketch" else r"counted (\d+) events", err)
         counted[k] = int(m.group(1)) if m else None
         results[k].append((cpu, wall, rss))
         argv, env = cmd(k)
         startup[k].append(run(argv, env, os.devnull)[0])
-    print("round %d: cpu seconds: sluice %.3f (startup %.3f), sketch %.3f (startup %.3f)" % (
-        r + 1, results["sluice"][-1][0], startup["sluice"][-1], results["sketch"][-1][0], startup["sketch"][-1]), flush=True)
+    print("round %d: cpu seconds: %s" % (r + 1, ", ".join(
+        "%s %.3f (startup %.3f)" % (k, results[k][-1][0], startup[k][-1]) for k in KINDS)), flush=True)
 
 best = {k: min(v) for k, v in results.items()}
 boot = {k: min(v) for k, v in startup.items()}
@@ -67,16 +71,17 @@ steady = {k: lines / max(best[k][0] - boot[k], 1e-9) for k in best}
 size = os.path.getsize(log)
 print()
 print("best of %d rounds; per core = lines / (user+sys CPU seconds)" % rounds)
-print("%-8s %14s %16s %10s %10s %10s %11s" % ("", "lines/s/core", "excl. startup", "MB/s/core", "cpu s", "wall s", "max RSS"))
-for k in ("sluice", "sketch"):
+print("%-16s %14s %16s %10s %10s %10s %11s" % ("", "lines/s/core", "excl. startup", "MB/s/core", "cpu s", "wall s", "max RSS"))
+for k in KINDS:
     cpu, wall, rss = best[k]
-    print("%-8s %14.0f %16.0f %10.1f %10.3f %10.3f %8.1f MB" % (k, rate[k], steady[k], size / cpu / 1e6, cpu, wall, rss / 1024))
-ratio = rate["sluice"] / rate["sketch"]
-sratio = steady["sluice"] / steady["sketch"]
+    print("%-16s %14.0f %16.0f %10.1f %10.3f %10.3f %8.1f MB" % (k, rate[k], steady[k], size / cpu / 1e6, cpu, wall, rss / 1024))
 print()
-print("events counted: sluice %s, sketch %s%s" % (counted["sluice"], counted["sketch"],
-      "" if counted["sluice"] == counted["sketch"] else "  MISMATCH"))
-print("ratio: sluice exporter is %.1fx the Python sketch per core, whole process (%.1fx excluding each one's startup); target >= 20x: %s"
-      % (ratio, sratio, "MET" if ratio >= 20 else "NOT MET"))
-if counted["sluice"] != counted["sketch"]:
+same = len(set(counted.values())) == 1
+print("events counted: %s%s" % (", ".join("%s %s" % (k, counted[k]) for k in KINDS), "" if same else "  MISMATCH"))
+for k in ("sluice-exporter", "sluice exporter"):
+    ratio = rate[k] / rate["sketch"]
+    sratio = steady[k] / steady["sketch"]
+    print("ratio: %s is %.1fx the Python sketch per core, whole process (%.1fx excluding each one's startup); target >= 20x: %s"
+          % (k, ratio, sratio, "MET" if ratio >= 20 else "NOT MET"))
+if not same:
     sys.exit(1)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Exporter speed: `sluice exporter` vs the seeds' Python "Path B" sketch
+# Exporter speed: the sluice-exporter sidecar binary (and `sluice exporter`) vs the seeds' Python "Path B" sketch
 # (bench/litellm_sketch.py, with Debian's python3-prometheus-client) on the
 # same generated LiteLLM-style log, in lines/s per core, and the ratio.
 #
@@ -23,8 +23,9 @@ if ! "$PY" -c 'import prometheus_client' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3 python3-prometheus-client >/dev/null
 fi
 
-echo "bench: building sluice"
+echo "bench: building sluice and sluice-exporter"
 go build -o "$WORK/sluice" ./cmd/sluice
+go build -o "$WORK/sluice-exporter" ./cmd/sluice-exporter
 
 LOG="$WORK/litellm-$LINES.log"
 if [[ ! -s $LOG ]]; then
@@ -32,19 +33,19 @@ if [[ ! -s $LOG ]]; then
   "$PY" bench/gen_litellm_log.py "$LINES" 1 >"$LOG.tmp" && mv "$LOG.tmp" "$LOG"
 fi
 echo "bench: $(wc -c <"$LOG") bytes, $LINES lines; machine: $(nproc) cores, $(uname -m); $("$PY" --version), prometheus_client $("$PY" -c 'import prometheus_client,importlib.metadata as m; print(m.version("prometheus_client"))' 2>/dev/null || echo '?')"
-"$PY" bench/compare_exporter.py "$WORK/sluice" "$PY" "$LOG" "$LINES" "$ROUNDS"
+"$PY" bench/compare_exporter.py "$WORK/sluice" "$WORK/sluice-exporter" "$PY" "$LOG" "$LINES" "$ROUNDS"
 
 if [[ $MEMORY_GB != 0 ]]; then
   echo
   echo "bench: streaming ${MEMORY_GB} GB through the exporter (flat memory check)"
-  "$PY" - "$LOG" "$MEMORY_GB" "$WORK/sluice" <<'PYEOF'
+  "$PY" - "$LOG" "$MEMORY_GB" "$WORK/sluice-exporter" <<'PYEOF'
 import os, subprocess, sys, time
 log, gb, sluice = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 want = int(gb * 1e9)
 t0 = time.monotonic()
 # Start the exporter before loading the chunk: a child forked from a big
 # parent would report the parent's pages in its max RSS.
-p = subprocess.Popen([sluice, "exporter", "--exit-on-eof", "--listen", "", "--log-malformed-every", "0", "--log-skipped-every", "0"],
+p = subprocess.Popen([sluice, "--exit-on-eof", "--listen", "", "--log-malformed-every", "0", "--log-skipped-every", "0"],
                      stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 chunk = open(log, "rb").read()
 sent = 0

@@ -3,29 +3,20 @@
 package cli
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sluice-dev/sluice/internal/cli/exit"
+	"github.com/sluice-dev/sluice/internal/cli/sidecar"
 )
 
 // ExitError carries a specific process exit code.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string { return e.Err.Error() }
+type ExitError = exit.Error
 
 // ExitCode maps an error returned by a command to the process exit code.
-func ExitCode(err error) int {
-	var e *ExitError
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return 1
-}
+func ExitCode(err error) int { return exit.Code(err) }
 
 // NewRoot builds the command tree.
 func NewRoot() *cobra.Command {
@@ -44,7 +35,7 @@ evidence is bad or missing. It reads and writes the Argo Rollouts API
 		root.Use = "kubectl-sluice"
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl sluice"}
 	}
-	root.AddCommand(newControllerCmd(), newVersionCmd(), newExporterCmd(), newProbeCmd())
+	root.AddCommand(newControllerCmd(), newVersionCmd(), sidecar.NewExporterCmd(), sidecar.NewProbeCmd())
 	root.AddCommand(operatorCommands()...)
 	return root
 }

@@ -1,4 +1,4 @@
-package cli
+package sidecar
 
 import (
 	"context"
@@ -16,13 +16,14 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sluice-dev/sluice/internal/cli/exit"
 	"github.com/sluice-dev/sluice/internal/probe"
 )
 
 // probeFailExit is the exit code when a route is below --fail-under.
 const probeFailExit = 2
 
-func newProbeCmd() *cobra.Command {
+func NewProbeCmd() *cobra.Command {
 	var (
 		modelsF, routesF, headersF            []string
 		routesFile, prompt, apiKey, out, prog string
@@ -221,7 +222,7 @@ rate is below it (a route with no completed request also fails).`,
 				return err
 			}
 			if rep.Failed() {
-				return &ExitError{Code: probeFailExit, Err: fmt.Errorf("probe: success rate below %.3g on %s", failUnder, strings.Join(rep.Failing, ", "))}
+				return &exit.Error{Code: probeFailExit, Err: fmt.Errorf("probe: success rate below %.3g on %s", failUnder, strings.Join(rep.Failing, ", "))}
 			}
 			return nil
 		},

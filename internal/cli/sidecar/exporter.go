@@ -1,4 +1,8 @@
-package cli
+// Package sidecar holds the commands that run next to an app rather than
+// against the Kubernetes API: the log exporter and the synthetic-traffic
+// prober. They build into both binaries: sluice (as subcommands) and the lean
+// sluice-exporter sidecar, which links none of the controller.
+package sidecar
 
 import (
 	"context"
@@ -14,7 +18,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/exporter"
 )
 
-func newExporterCmd() *cobra.Command {
+func NewExporterCmd() *cobra.Command {
 	var (
 		file, preset, configPath, metric, metricHelp, listen string
 		matches, labels, overflowKeep                        []string

@@ -1,4 +1,4 @@
-package cli
+package sidecar
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/sluice-dev/sluice/internal/cli/exit"
 	"github.com/sluice-dev/sluice/internal/probe"
 )
 
@@ -35,7 +36,7 @@ func fakeGateway(t *testing.T, calls *atomic.Int64) *httptest.Server {
 
 func runProbe(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := newProbeCmd()
+	cmd := NewProbeCmd()
 	var out, errb bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
@@ -50,8 +51,8 @@ func TestProbeCmdFailUnderExitCode(t *testing.T) {
 	srv := fakeGateway(t, &calls)
 	out, stderr, err := runProbe(t, srv.URL, "--model", "good,bad", "--rate", "100", "--count", "10",
 		"-H", "Authorization: Bearer k", "--fail-under", "0.95", "--progress", "plain", "--progress-interval", "10ms")
-	if err == nil || ExitCode(err) != probeFailExit {
-		t.Fatalf("err %v (exit %d), want exit %d", err, ExitCode(err), probeFailExit)
+	if err == nil || exit.Code(err) != probeFailExit {
+		t.Fatalf("err %v (exit %d), want exit %d", err, exit.Code(err), probeFailExit)
 	}
 	if calls.Load() != 10 {
 		t.Fatalf("server saw %d requests, want 10", calls.Load())
@@ -89,14 +90,14 @@ func TestProbeCmdUsageErrors(t *testing.T) {
 		{"http://x", "--route", "GET"},
 		{"ftp://x", "--model", "a", "--count", "1"},
 	} {
-		if _, _, err := runProbe(t, args...); err == nil || ExitCode(err) == probeFailExit {
+		if _, _, err := runProbe(t, args...); err == nil || exit.Code(err) == probeFailExit {
 			t.Errorf("%q: err %v", args, err)
 		}
 	}
 }
 
 func TestExporterCmdFlags(t *testing.T) {
-	cmd := newExporterCmd()
+	cmd := NewExporterCmd()
 	var errb bytes.Buffer
 	cmd.SetErr(&errb)
 	cmd.SetIn(strings.NewReader(`{"kind":"access","code":200,"path":"/a"}` + "\n" + `{"kind":"access","code":500}` + "\n" + `{"kind":"audit"}` + "\nnope\n"))
@@ -109,7 +110,7 @@ func TestExporterCmdFlags(t *testing.T) {
 		!strings.Contains(s, "4 lines: 2 parsed, 1 skipped, 1 malformed") {
 		t.Fatalf("stderr:\n%s", s)
 	}
-	cmd = newExporterCmd()
+	cmd = NewExporterCmd()
 	cmd.SetErr(io.Discard)
 	cmd.SetArgs([]string{"--metric", "bad-name", "--exit-on-eof"})
 	if err := cmd.Execute(); err == nil {
