@@ -48,6 +48,11 @@ type Input struct {
 	// Gate judges analysis steps; nil means there is no analysis support and
 	// an analysis step holds the Rollout (fail closed).
 	Gate StepGate
+	// Route is set when a traffic router carries the split.
+	Route *Route
+	// ScaleDownAt holds the scale-down deadlines already stamped on old
+	// ReplicaSets (routed canaries only), by pod-template hash.
+	ScaleDownAt map[string]time.Time
 }
 
 // Verdict is what a gate says about the current step.
@@ -75,6 +80,10 @@ type Decision struct {
 	Completed    bool // the current revision is stable and fully available
 	RequeueAfter time.Duration
 	Events       []Event
+	// RouteWeight is the canary weight the router must carry (routed only).
+	RouteWeight *int32
+	// ScaleDownAt are new scale-down deadlines to stamp on old ReplicaSets.
+	ScaleDownAt map[string]time.Time
 }
 
 // Plan walks the canary steps from the observed state.
@@ -143,17 +152,26 @@ func Plan(in Input) Decision {
 		StepsDone: idx >= nSteps, SetWeight: setWeightAt(steps, idx),
 	})
 	rin := replicaInput(in, weight, noStable)
-	next := replicas.Compute(rin)
-	d.Scale[in.NewHash] = next.Canary
-	if !noStable {
-		d.Scale[in.Stable.Hash] = next.Stable
-	}
-	for _, o := range in.Older {
-		d.Scale[o.Hash] = 0
+	var next replicas.Plan
+	var settled bool
+	if in.Route != nil {
+		planRouted(in, &d, idx, weight, noStable)
+		next.Canary = d.Scale[in.NewHash]
+		settled = routedSettled(in, weight, nil)
+	} else {
+		next = replicas.Compute(rin)
+		d.Scale[in.NewHash] = next.Canary
+		if !noStable {
+			d.Scale[in.Stable.Hash] = next.Stable
+		}
+		for _, o := range in.Older {
+			d.Scale[o.Hash] = 0
+		}
+		settled = replicas.Settled(rin)
 	}
 
 	// A fully promoted canary becomes the stable.
-	if !noStable && !st.Abort && idx >= nSteps && replicas.Settled(rin) {
+	if !noStable && !st.Abort && idx >= nSteps && settled {
 		st.StableRS = in.NewHash
 		st.PromoteFull = false
 		noStable = true
@@ -162,6 +180,9 @@ func Plan(in Input) Decision {
 	d.Completed = noStable && in.New != nil && in.New.Replicas == in.Replicas &&
 		in.New.Available >= in.Replicas && in.New.Current == in.Replicas && olderGone(in)
 	d.Phase, d.Message = phase(in, st, paused, d.Completed, next, d.Message)
+	if r := d.RouteWeight; r != nil && *r != in.Route.Weight && d.Message == waitingForSteps {
+		d.Message = fmt.Sprintf("waiting for the traffic router to carry canary weight %d%% (now %d%%)", *r, in.Route.Weight)
+	}
 	return d
 }
 
@@ -178,7 +199,11 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 		switch {
 		case s.SetWeight != nil:
 			w := *s.SetWeight
-			if !replicas.Settled(replicaInput(in, w, false)) {
+			if in.Route != nil {
+				if !routedSettled(in, w, canaryScaleAt(steps, idx)) {
+					return idx, false
+				}
+			} else if !replicas.Settled(replicaInput(in, w, false)) {
 				return idx, false
 			}
 		case s.Pause != nil:
@@ -257,8 +282,10 @@ func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next re
 	case !olderGone(in) || (in.Stable != nil && st.StableRS != in.Stable.Hash && in.Stable.Current > 0):
 		return v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
 	}
-	return v1alpha1.RolloutPhaseProgressing, "waiting for all steps to complete"
+	return v1alpha1.RolloutPhaseProgressing, waitingForSteps
 }
+
+const waitingForSteps = "waiting for all steps to complete"
 
 const abortPrefix = "RolloutAborted: "
 

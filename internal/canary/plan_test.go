@@ -28,6 +28,10 @@ type world struct {
 	paused   bool
 	gate     StepGate
 	last     Decision
+	// route, when set, is a traffic router that applies what Plan asks at
+	// once; scaleDownAt are the deadlines stamped on ReplicaSets.
+	route       *Route
+	scaleDownAt map[string]time.Time
 }
 
 func newWorld(t *testing.T, s *v1alpha1.CanaryStrategy) *world {
@@ -38,7 +42,10 @@ func newWorld(t *testing.T, s *v1alpha1.CanaryStrategy) *world {
 func (w *world) settle(hash string) Decision {
 	for i := 0; i < 50; i++ {
 		in := Input{Now: w.now, Replicas: 5, Strategy: w.strategy, Status: w.status, NewHash: hash, Revision: 2,
-			SpecPaused: w.paused, New: w.rs[hash], Gate: w.gate}
+			SpecPaused: w.paused, New: w.rs[hash], Gate: w.gate, ScaleDownAt: w.scaleDownAt}
+		if w.route != nil {
+			in.Route = &Route{Weight: w.route.Weight}
+		}
 		if s := w.rs[w.status.StableRS]; s != nil && w.status.StableRS != hash {
 			in.Stable = s
 		}
@@ -59,6 +66,15 @@ func (w *world) settle(hash string) Decision {
 				changed = true
 			}
 			r.Replicas, r.Current, r.Available = n, n, n
+		}
+		if r := d.RouteWeight; r != nil && w.route != nil && *r != w.route.Weight {
+			w.route.Weight, changed = *r, true
+		}
+		for h, at := range d.ScaleDownAt {
+			if w.scaleDownAt == nil {
+				w.scaleDownAt = map[string]time.Time{}
+			}
+			w.scaleDownAt[h], changed = at, true
 		}
 		stChanged := !equalStatus(w.status, d.Status)
 		w.status, w.last = d.Status, d

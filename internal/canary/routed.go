@@ -1,0 +1,145 @@
+package canary
+
+import (
+	"time"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// Route is what Plan knows about a traffic router that carries the split
+// (spec.strategy.canary.trafficRouting): the canary's share of traffic the
+// router applies now. With a router, pod counts no longer carry the split:
+// the canary gets enough pods for its share and the stable keeps all of its
+// pods until the update is complete, as upstream does.
+type Route struct {
+	// Weight is the canary weight the router carries now, 0..100, or -1
+	// when it cannot be told (routes disagree).
+	Weight int32
+}
+
+// Default delays before a routed canary scales pods down, as upstream.
+const (
+	DefaultScaleDownDelay      = 30 * time.Second
+	DefaultAbortScaleDownDelay = 30 * time.Second
+)
+
+// routedCanaryReplicas is how many pods the canary needs to serve weight,
+// or the count a setCanaryScale step in effect asks for.
+func routedCanaryReplicas(total, weight int32, scale *v1alpha1.SetCanaryScale) int32 {
+	if scale != nil && !scale.MatchTrafficWeight {
+		switch {
+		case scale.Replicas != nil:
+			return *scale.Replicas
+		case scale.Weight != nil:
+			return ceilPercent(total, *scale.Weight)
+		}
+	}
+	return ceilPercent(total, weight)
+}
+
+func ceilPercent(total, percent int32) int32 {
+	return int32((int64(total)*int64(percent) + 99) / 100)
+}
+
+// canaryScaleAt is the setCanaryScale step in effect at step idx: the last
+// one at or before it.
+func canaryScaleAt(steps []v1alpha1.CanaryStep, idx int32) *v1alpha1.SetCanaryScale {
+	for i := min(int(idx), len(steps)-1); i >= 0; i-- {
+		if steps[i].SetCanaryScale != nil {
+			return steps[i].SetCanaryScale
+		}
+	}
+	return nil
+}
+
+// routedSettled reports whether a routed step at weight is done: the
+// canary has the pods it needs available and the router carries weight.
+func routedSettled(in Input, weight int32, scale *v1alpha1.SetCanaryScale) bool {
+	want := routedCanaryReplicas(in.Replicas, weight, scale)
+	return in.New != nil && in.New.Available >= want && in.Route.Weight == weight
+}
+
+// planRouted fills in the pod counts, the router weight and the scale-down
+// deadlines of a routed canary. weight is the step's desired canary weight.
+func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
+	st := &d.Status
+	steps := in.Strategy.Steps
+	var scale *v1alpha1.SetCanaryScale
+	if !st.Abort && !st.PromoteFull && idx < int32(len(steps)) {
+		scale = canaryScaleAt(steps, idx)
+	}
+	canaryN := routedCanaryReplicas(in.Replicas, weight, scale)
+	if noStable {
+		canaryN = in.Replicas
+	}
+	route := weight
+	switch {
+	case noStable:
+		route = 0 // stable and canary Services both select the new pods
+	case st.Abort:
+		route = 0
+		canaryN = d.abortedCanaryReplicas(in)
+	case in.New == nil || in.New.Available == 0:
+		route = 0 // never send traffic to a canary with no pod to serve it
+	case in.New.Available < canaryN:
+		// Traffic moves up only once the pods for it are available.
+		route = min(route, max(in.Route.Weight, 0))
+	}
+	d.RouteWeight = ptr(route)
+	d.Scale[in.NewHash] = canaryN
+	if !noStable {
+		d.Scale[in.Stable.Hash] = in.Replicas
+	}
+	for _, o := range in.Older {
+		d.Scale[o.Hash] = d.delayedScaleDown(in, o, in.Strategy.ScaleDownDelaySeconds, DefaultScaleDownDelay)
+	}
+}
+
+// abortedCanaryReplicas keeps an aborted canary's pods for
+// abortScaleDownDelaySeconds after the abort (traffic has left it at once),
+// then scales it to zero.
+func (d *Decision) abortedCanaryReplicas(in Input) int32 {
+	if in.New == nil || d.Status.AbortedAt == nil {
+		return 0
+	}
+	delay := seconds(in.Strategy.AbortScaleDownDelaySeconds, DefaultAbortScaleDownDelay)
+	if left := d.Status.AbortedAt.Add(delay).Sub(in.Now); left > 0 {
+		d.requeue(left)
+		return in.New.Replicas
+	}
+	return 0
+}
+
+// delayedScaleDown keeps an old ReplicaSet's pods until its scale-down
+// deadline (set now when it has none), then scales it to zero.
+func (d *Decision) delayedScaleDown(in Input, o ReplicaSet, delaySeconds *int32, def time.Duration) int32 {
+	if o.Replicas == 0 {
+		return 0
+	}
+	at, ok := in.ScaleDownAt[o.Hash]
+	if !ok {
+		at = in.Now.Add(seconds(delaySeconds, def))
+		if d.ScaleDownAt == nil {
+			d.ScaleDownAt = map[string]time.Time{}
+		}
+		d.ScaleDownAt[o.Hash] = at
+	}
+	if left := at.Sub(in.Now); left > 0 {
+		d.requeue(left)
+		return o.Replicas
+	}
+	return 0
+}
+
+func (d *Decision) requeue(after time.Duration) {
+	if d.RequeueAfter == 0 || after < d.RequeueAfter {
+		d.RequeueAfter = after
+	}
+}
+
+func seconds(s *int32, def time.Duration) time.Duration {
+	if s == nil {
+		return def
+	}
+	return time.Duration(*s) * time.Second
+}

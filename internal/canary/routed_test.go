@@ -1,0 +1,145 @@
+package canary
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+func routedWorld(t *testing.T, s *v1alpha1.CanaryStrategy) *world {
+	w := newWorld(t, s)
+	w.route = &Route{}
+	return w
+}
+
+func (w *world) expectRoute(weight int32) {
+	w.t.Helper()
+	if w.route.Weight != weight {
+		w.t.Fatalf("router carries canary weight %d, want %d (%s: %q)", w.route.Weight, weight, w.last.Phase, w.last.Message)
+	}
+}
+
+// With a router, the canary gets ceil(weight x replicas) pods, the stable
+// keeps all of its pods, and the router carries the step's weight.
+func TestRoutedSeedSequence(t *testing.T) {
+	w := routedWorld(t, seedStrategy())
+	w.settle("v1")
+	w.expect("v1", "", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	w.expectRoute(0)
+
+	w.settle("v2")
+	w.expect("v2", "v1", 1, 5, v1alpha1.RolloutPhasePaused, 1)
+	w.expectRoute(20)
+	w.status.PauseConditions = nil
+	w.settle("v2")
+	w.expect("v2", "v1", 3, 5, v1alpha1.RolloutPhasePaused, 3)
+	w.expectRoute(50)
+
+	// Last promote: the canary goes to 100%, becomes the stable, and the
+	// router goes back to 0% canary (both Services select the new pods).
+	// The old stable keeps its pods for scaleDownDelaySeconds.
+	w.status.PauseConditions = nil
+	w.settle("v2")
+	if w.status.StableRS != "v2" {
+		t.Fatalf("stable %q, want v2", w.status.StableRS)
+	}
+	w.expectRoute(0)
+	if w.rs["v2"].Replicas != 5 || w.rs["v1"].Replicas != 5 || w.last.Completed {
+		t.Fatalf("right after the switch: v2 %d v1 %d completed %v; want 5, 5 (kept for the delay), not completed",
+			w.rs["v2"].Replicas, w.rs["v1"].Replicas, w.last.Completed)
+	}
+	if at := w.scaleDownAt["v1"]; !at.Equal(w.now.Add(DefaultScaleDownDelay)) || w.last.RequeueAfter != DefaultScaleDownDelay {
+		t.Fatalf("old stable deadline %v (requeue %v), want now+30s", at, w.last.RequeueAfter)
+	}
+	w.now = w.now.Add(DefaultScaleDownDelay)
+	w.settle("v2")
+	w.expect("v2", "v1", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	if !w.last.Completed {
+		t.Fatal("not completed after the old stable scaled down")
+	}
+}
+
+// A step is not done, and traffic does not move, until the canary's pods
+// are available; a canary with no available pod gets no traffic at all.
+func TestRoutedHoldsTrafficUntilCanaryAvailable(t *testing.T) {
+	s := seedStrategy()
+	st := v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v2", CurrentStepHash: StepsHash(s.Steps), CurrentStepIndex: ptr32(0)}
+	in := Input{Now: time.Unix(1_000_000, 0), Replicas: 5, Strategy: s, Status: st, NewHash: "v2", Revision: 2,
+		New: &ReplicaSet{Hash: "v2", Replicas: 1, Current: 1, Available: 0}, Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5},
+		Route: &Route{Weight: 0}}
+	d := Plan(in)
+	if *d.RouteWeight != 0 || *d.Status.CurrentStepIndex != 0 || d.Scale["v2"] != 1 || d.Scale["v1"] != 5 {
+		t.Fatalf("unavailable canary: route %d step %d scale %v; want 0, step 0, v2=1 v1=5", *d.RouteWeight, *d.Status.CurrentStepIndex, d.Scale)
+	}
+	in.New.Available = 1
+	d = Plan(in)
+	if *d.RouteWeight != 20 || *d.Status.CurrentStepIndex != 0 {
+		t.Fatalf("available canary: route %d step %d; want 20 and still step 0 until the router carries it", *d.RouteWeight, *d.Status.CurrentStepIndex)
+	}
+	if !strings.Contains(d.Message, "traffic router") {
+		t.Fatalf("message %q does not say it waits for the router", d.Message)
+	}
+	in.Route.Weight = 20
+	if d = Plan(in); *d.Status.CurrentStepIndex != 1 {
+		t.Fatalf("router at 20%%: step %d, want 1", *d.Status.CurrentStepIndex)
+	}
+
+	// Half-ready at a higher weight: the router keeps what it carries.
+	in.Status.CurrentStepIndex = ptr32(2)
+	in.New = &ReplicaSet{Hash: "v2", Replicas: 3, Current: 3, Available: 2}
+	if d = Plan(in); *d.RouteWeight != 20 || d.Scale["v2"] != 3 {
+		t.Fatalf("2 of 3 pods ready for 50%%: route %d scale %d; want the router held at 20 and 3 pods", *d.RouteWeight, d.Scale["v2"])
+	}
+	// A new template mid-update: its pods are not ready, so no traffic.
+	in.NewHash, in.Status.CurrentPodHash, in.New = "v3", "v3", nil
+	in.Older = []ReplicaSet{{Hash: "v2", Replicas: 3, Current: 3, Available: 3}}
+	in.Route.Weight = 50
+	if d = Plan(in); *d.RouteWeight != 0 || d.Scale["v2"] != 3 || d.ScaleDownAt["v2"].IsZero() {
+		t.Fatalf("replaced canary: route %d, old canary %d, deadline %v; want 0, kept for the delay, a deadline", *d.RouteWeight, d.Scale["v2"], d.ScaleDownAt)
+	}
+}
+
+// An abort sends all traffic to the stable at once and keeps the canary's
+// pods for abortScaleDownDelaySeconds.
+func TestRoutedAbort(t *testing.T) {
+	s := seedStrategy()
+	s.AbortScaleDownDelaySeconds = ptr32(10)
+	w := routedWorld(t, s)
+	w.settle("v1")
+	w.settle("v2")
+	w.expectRoute(20)
+	w.status.Abort = true
+	w.settle("v2")
+	w.expectRoute(0)
+	w.expect("v2", "v1", 1, 5, v1alpha1.RolloutPhaseDegraded, 0)
+	if w.last.RequeueAfter != 10*time.Second {
+		t.Fatalf("requeue %v, want 10s", w.last.RequeueAfter)
+	}
+	w.now = w.now.Add(10 * time.Second)
+	w.settle("v2")
+	w.expect("v2", "v1", 0, 5, v1alpha1.RolloutPhaseDegraded, 0)
+	w.expectRoute(0)
+}
+
+func TestRoutedSetCanaryScale(t *testing.T) {
+	s := &v1alpha1.CanaryStrategy{Steps: []v1alpha1.CanaryStep{
+		{SetCanaryScale: &v1alpha1.SetCanaryScale{Replicas: ptr32(2)}}, {SetWeight: ptr32(10)}, {Pause: &v1alpha1.RolloutPause{}},
+		{SetCanaryScale: &v1alpha1.SetCanaryScale{Weight: ptr32(100)}}, {Pause: &v1alpha1.RolloutPause{}},
+		{SetCanaryScale: &v1alpha1.SetCanaryScale{MatchTrafficWeight: true}}, {SetWeight: ptr32(40)}, {Pause: &v1alpha1.RolloutPause{}},
+	}}
+	w := routedWorld(t, s)
+	w.settle("v1")
+	w.settle("v2")
+	w.expect("v2", "v1", 2, 5, v1alpha1.RolloutPhasePaused, 2)
+	w.expectRoute(10)
+	w.status.PauseConditions = nil
+	w.settle("v2")
+	w.expect("v2", "v1", 5, 5, v1alpha1.RolloutPhasePaused, 4)
+	w.expectRoute(10)
+	w.status.PauseConditions = nil
+	w.settle("v2")
+	w.expect("v2", "v1", 2, 5, v1alpha1.RolloutPhasePaused, 7)
+	w.expectRoute(40)
+}
