@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -205,6 +206,12 @@ func (e *Env) installCRDs() error {
 	if len(files) == 0 {
 		return fmt.Errorf("no CRDs in %s/config/crd; run make manifests", e.Root)
 	}
+	return e.InstallCRDs(files...)
+}
+
+// InstallCRDs creates the CustomResourceDefinitions in files (one per file;
+// one already there is kept) and waits until clients can use their kinds.
+func (e *Env) InstallCRDs(files ...string) error {
 	ctx := context.Background()
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -215,7 +222,7 @@ func (e *Env) installCRDs() error {
 		if err := yaml.Unmarshal(b, &crd); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-		if err := e.Client.Create(ctx, &crd); err != nil {
+		if err := e.Client.Create(ctx, &crd); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("installing %s: %w", f, err)
 		}
 		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -232,19 +239,42 @@ func (e *Env) installCRDs() error {
 		}); err != nil {
 			return fmt.Errorf("CRD %s not established: %w", crd.Name, err)
 		}
+		// Established is not yet discoverable: wait until clients can map the kind.
+		for _, v := range crd.Spec.Versions {
+			if !v.Served {
+				continue
+			}
+			gv := crd.Spec.Group + "/" + v.Name
+			if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+				res, err := e.Kube.Discovery().ServerResourcesForGroupVersion(gv)
+				if err != nil {
+					return false, nil
+				}
+				for _, r := range res.APIResources {
+					if r.Name == crd.Spec.Names.Plural {
+						return true, nil
+					}
+				}
+				return false, nil
+			}); err != nil {
+				return fmt.Errorf("%s %s not discoverable: %w", gv, crd.Spec.Names.Plural, err)
+			}
+		}
 	}
-	// Established is not yet discoverable: wait until clients can map the kinds.
-	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		res, err := e.Kube.Discovery().ServerResourcesForGroupVersion("argoproj.io/v1alpha1")
-		if err != nil {
-			return false, nil
-		}
-		found := map[string]bool{}
-		for _, r := range res.APIResources {
-			found[r.Name] = true
-		}
-		return found["rollouts"] && found["analysisruns"] && found["analysistemplates"] && found["clusteranalysistemplates"], nil
-	})
+	return nil
+}
+
+// GatewayAPICRD is the path of a Gateway API CRD of the standard channel
+// (e.g. "httproutes"), from the sigs.k8s.io/gateway-api module Sluice
+// builds with, so the sandbox needs no download.
+func (e *Env) GatewayAPICRD(plural string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
+	cmd.Dir = e.Root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("locating the sigs.k8s.io/gateway-api module: %w", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard", "gateway.networking.k8s.io_"+plural+".yaml"), nil
 }
 
 // reapStale deletes sandboxes left by test processes that no longer run.

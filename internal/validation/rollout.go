@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
 )
 
 // Rollout returns every problem with ro's spec, each naming its field.
@@ -116,6 +117,17 @@ func canary(c *v1alpha1.CanaryStrategy, p *field.Path) field.ErrorList {
 	}
 	if c.TrafficRouting != nil && (c.StableService == "" || c.CanaryService == "") {
 		errs = append(errs, field.Required(p.Child("stableService"), "trafficRouting needs both stableService and canaryService"))
+	}
+	if c.TrafficRouting != nil && c.StableService != "" && c.StableService == c.CanaryService {
+		errs = append(errs, field.Invalid(p.Child("canaryService"), c.CanaryService,
+			"must differ from stableService: the router splits traffic between the two"))
+	}
+	if tr := c.TrafficRouting; tr != nil {
+		if raw, ok := tr.Plugins[v1alpha1.GatewayAPIPluginName]; ok {
+			if _, err := gatewayapi.ParseConfig(raw.Raw); err != nil {
+				errs = append(errs, field.Invalid(p.Child("trafficRouting", "plugins").Key(v1alpha1.GatewayAPIPluginName), string(raw.Raw), err.Error()))
+			}
+		}
 	}
 	for i := range c.Steps {
 		sp := p.Child("steps").Index(i)

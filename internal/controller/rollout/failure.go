@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,6 +35,9 @@ type Failure struct {
 	Invalid bool
 	// Err is the underlying error, when there is one; it is retried.
 	Err error
+	// Recheck is how soon to look again when nothing watched will say that
+	// the cause is gone (default failureRecheck).
+	Recheck time.Duration
 }
 
 func (f *Failure) Error() string { return f.Reason + ": " + f.Message }

@@ -61,13 +61,32 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 		}
 		names := make([]string, 0, len(tr.Plugins))
 		for n := range tr.Plugins {
-			names = append(names, n)
+			if n != v1alpha1.GatewayAPIPluginName {
+				names = append(names, n)
+			}
 		}
 		sort.Strings(names)
 		if len(names) > 0 {
 			return fail(ReasonTrafficRouterMissing, "traffic router plugin %q (spec.strategy.canary.trafficRouting.plugins) is not available in Sluice; "+
-				"no ReplicaSet was touched. Remove spec.strategy.canary.trafficRouting to run a replica-count canary, "+
-				"where the Service splits traffic by pod count", names[0])
+				"no ReplicaSet was touched. Sluice carries %s itself; or remove spec.strategy.canary.trafficRouting to run a "+
+				"replica-count canary, where the Service splits traffic by pod count", names[0], v1alpha1.GatewayAPIPluginName)
+		}
+		if len(tr.Plugins) == 0 {
+			return fail(ReasonTrafficRouterMissing, "spec.strategy.canary.trafficRouting names no router; no ReplicaSet was touched. "+
+				"Add plugins[%s] with the HTTPRoute to use, or remove trafficRouting for a replica-count canary", v1alpha1.GatewayAPIPluginName)
+		}
+		for _, u := range []struct {
+			field string
+			set   bool
+		}{
+			{"trafficRouting.managedRoutes", len(tr.ManagedRoutes) > 0},
+			{"trafficRouting.maxTrafficWeight", tr.MaxTrafficWeight != nil && *tr.MaxTrafficWeight != 100},
+			{"dynamicStableScale", c.DynamicStableScale},
+		} {
+			if u.set {
+				return fail(ReasonStepNotSupported, "spec.strategy.canary.%s is not supported by this version of Sluice yet; "+
+					"no ReplicaSet was touched. Remove it", u.field)
+			}
 		}
 	}
 	for i, s := range c.Steps {

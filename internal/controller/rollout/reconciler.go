@@ -7,6 +7,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +37,10 @@ import (
 // Reconciler drives Rollouts.
 type Reconciler struct {
 	client.Client
-	Recorder events.EventRecorder
+	// APIReader reads without the cache, for kinds that are not watched
+	// (HTTPRoutes); nil means the Client.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
@@ -88,6 +92,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+func (r *Reconciler) apiReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
+}
+
 // rolloutsForDeployment wakes the Rollouts whose workloadRef names the Deployment.
 func (r *Reconciler) rolloutsForDeployment(ctx context.Context, o client.Object) []reconcile.Request {
 	return r.rollouts(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{workloadRefIndex: o.GetName()})
@@ -135,7 +146,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.setFailure(&ro, f, now, &notes)
 		err = f.Err // API errors are retried with backoff; spec problems wait for an edit
 		if err == nil && !f.Invalid {
-			res = ctrl.Result{RequeueAfter: failureRecheck}
+			res = ctrl.Result{RequeueAfter: cmp.Or(f.Recheck, failureRecheck)}
 		}
 	case err == nil:
 		r.clearFailure(&ro, now)
@@ -209,18 +220,35 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	}
 	var d canary.Decision
 	var bg *bluegreen.Decision
+	var rd *routing
+	var routeRequeue time.Duration
 	if ro.Spec.Strategy.BlueGreen != nil {
 		bg, err = r.planBlueGreen(ctx, ro, obs, newRS, rev, now)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		d = bg.Decision
-	} else if d, err = r.planCanary(ctx, ro, obs, newRS, rev, now); err != nil {
-		return ctrl.Result{}, err
+	} else {
+		if rd, err = r.observeRouting(ctx, ro); err != nil {
+			return ctrl.Result{}, err
+		}
+		if d, err = r.planCanary(ctx, ro, obs, newRS, rev, now, rd); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if rd != nil {
+		// Before scaling: traffic leaves an aborted canary before its pods do.
+		ro.Status.StableRS = d.Status.StableRS
+		if routeRequeue, err = r.applyRouting(ctx, ro, obs.hash, rd, d); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.stampScaleDown(ctx, obs, d.ScaleDownAt); err != nil {
 		return ctrl.Result{}, err
 	}
 	if bg != nil {
@@ -253,7 +281,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		return ctrl.Result{}, err
 	}
 	res := ctrl.Result{RequeueAfter: d.RequeueAfter}
-	for _, after := range []time.Duration{requeue, restart} {
+	for _, after := range []time.Duration{requeue, restart, routeRequeue} {
 		if after > 0 && (res.RequeueAfter == 0 || after < res.RequeueAfter) {
 			res.RequeueAfter = after
 		}
@@ -264,10 +292,15 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 // planCanary asks the canary planner what to do, with analysis steps gated
 // by their AnalysisRuns.
 func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, newRS *appsv1.ReplicaSet,
-	rev int64, now metav1.Time) (canary.Decision, error) {
+	rev int64, now metav1.Time, rd *routing) (canary.Decision, error) {
 	in := canary.Input{
 		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused,
 		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
+	}
+	if rd != nil {
+		in.Route, in.ScaleDownAt = &canary.Route{Weight: rd.weight}, obs.scaleDownDeadlines()
+	} else {
+		ro.Status.Canary.Weights = nil
 	}
 	if stable := obs.byHash(ro.Status.StableRS); stable != nil && stable != newRS {
 		in.Stable = snapshot(stable)

@@ -1,0 +1,91 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;update;patch
+
+// ReasonServiceNotFound: a Service the strategy names does not exist.
+const ReasonServiceNotFound = "ServiceNotFound"
+
+// scaleDownAtAnnotation is when an old ReplicaSet may be scaled down after
+// traffic has left it (upstream's name).
+const scaleDownAtAnnotation = "scale-down-deadline"
+
+// requireServices fails loudly, before anything is touched, when a Service
+// the strategy names is missing. fields maps "spec.strategy.x.yService" to
+// the Service name ("" = not set).
+func (r *Reconciler) requireServices(ctx context.Context, ro *v1alpha1.Rollout, fields map[string]string) error {
+	for field, name := range fields {
+		if name == "" {
+			continue
+		}
+		var svc corev1.Service
+		err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: name}, &svc)
+		if apierrors.IsNotFound(err) {
+			return fail(ReasonServiceNotFound, "Service %q named by %s was not found in namespace %q; "+
+				"create it or fix the name. Nothing was changed", name, field, ro.Namespace)
+		}
+		if err != nil {
+			return apiFailure(fmt.Sprintf("get Service %q (%s)", name, field), err)
+		}
+	}
+	return nil
+}
+
+// pointService makes Service name select the pods of pod-template hash, with
+// one patch when it does not already. It reports whether it switched.
+func (r *Reconciler) pointService(ctx context.Context, ro *v1alpha1.Rollout, name, hash string) (bool, error) {
+	var svc corev1.Service
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: name}, &svc); err != nil {
+		return false, apiFailure(fmt.Sprintf("get Service %q", name), err)
+	}
+	if svc.Spec.Selector[PodTemplateHashLabel] == hash {
+		return false, nil
+	}
+	patch := fmt.Sprintf(`{"spec":{"selector":{%q:%q}}}`, PodTemplateHashLabel, hash)
+	if err := r.Patch(ctx, &svc, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return false, apiFailure(fmt.Sprintf("point Service %q at ReplicaSet %s-%s", name, ro.Name, hash), err)
+	}
+	r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "SwitchService", "Switch",
+		"Service %q now selects %s=%s", name, PodTemplateHashLabel, hash)
+	return true, nil
+}
+
+// scaleDownDeadlines reads the scale-down deadlines stamped on the
+// Rollout's ReplicaSets, by pod-template hash.
+func (o *observed) scaleDownDeadlines() map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, rs := range o.owned {
+		if t, err := time.Parse(time.RFC3339, rs.Annotations[scaleDownAtAnnotation]); err == nil {
+			out[rs.Labels[PodTemplateHashLabel]] = t
+		}
+	}
+	return out
+}
+
+// stampScaleDown records new scale-down deadlines on old ReplicaSets; one
+// already stamped is left as it is.
+func (r *Reconciler) stampScaleDown(ctx context.Context, obs *observed, at map[string]time.Time) error {
+	for hash, t := range at {
+		rs := obs.byHash(hash)
+		if rs == nil || rs.Annotations[scaleDownAtAnnotation] != "" {
+			continue
+		}
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, scaleDownAtAnnotation, t.UTC().Format(time.RFC3339))
+		if err := r.Patch(ctx, rs, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return apiFailure("annotate "+describeRS(rs), err)
+		}
+	}
+	return nil
+}
