@@ -294,10 +294,11 @@ func decodeStrict(js []byte, into any) []string {
 // rolloutWarnings are things that are valid but probably not what was meant.
 func rolloutWarnings(ro *v1alpha1.Rollout) []string {
 	var w []string
-	if c := ro.Spec.Strategy.Canary; c != nil && c.TrafficRouting != nil {
-		w = append(w, "spec.strategy.canary.trafficRouting: the Sluice controller routes by pod count and has no traffic "+
-			"routers; it stops this Rollout (TrafficRouterUnavailable) without touching a ReplicaSet. Remove trafficRouting "+
-			"for a replica-count canary (an Argo Rollouts controller with the router configured can run it as is)")
+	if c := ro.Spec.Strategy.Canary; c != nil && c.TrafficRouting != nil && !onlyGatewayAPI(c.TrafficRouting) {
+		w = append(w, "spec.strategy.canary.trafficRouting: the Sluice controller carries only the Gateway API router "+
+			"(plugins: {"+v1alpha1.GatewayAPIPluginName+": {httpRoute: NAME}}); it stops this Rollout (TrafficRouterUnavailable) "+
+			"without touching a ReplicaSet. Use that plugin, or remove trafficRouting for a replica-count canary "+
+			"(an Argo Rollouts controller with the router configured can run it as is)")
 	}
 	if ref := ro.Spec.WorkloadRef; ref != nil && (ref.ScaleDown == "" || ref.ScaleDown == v1alpha1.ScaleDownNever) {
 		is := `"never"`
@@ -308,6 +309,13 @@ func rolloutWarnings(ro *v1alpha1.Rollout) []string {
 			"Rollout's; set scaleDown: onsuccess (or progressively) to hand serving over to the Rollout", is, ref.Name))
 	}
 	return w
+}
+
+// onlyGatewayAPI reports whether the Gateway API plugin is the only router named.
+func onlyGatewayAPI(tr *v1alpha1.TrafficRouting) bool {
+	_, ok := tr.Plugins[v1alpha1.GatewayAPIPluginName]
+	return ok && len(tr.Plugins) == 1 && tr.Istio == nil && tr.Nginx == nil && tr.ALB == nil && tr.SMI == nil &&
+		tr.Ambassador == nil && tr.AppMesh == nil && tr.Traefik == nil && tr.Apisix == nil
 }
 
 func (r *lintReport) print(out io.Writer) error {

@@ -123,4 +123,14 @@ spec:
 		!strings.Contains(out, "warning: spec.workloadRef.scaleDown is unset (never)") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
+	// The Gateway API router is carried: no warning, and its config is checked.
+	gw := strings.Replace(in, "argoproj-labs/cilium: {}", "argoproj-labs/gatewayAPI: {httpRoute: litellm}", 1)
+	gw = strings.Replace(gw, "apps/v1, kind: Deployment, name: litellm}", "apps/v1, kind: Deployment, name: litellm, scaleDown: onsuccess}", 1)
+	if out, code := run(t, gw, "lint", "-f", "-"); code != 0 || strings.Contains(out, "warning") {
+		t.Fatalf("gatewayAPI: exit %d\n%s", code, out)
+	}
+	bad := strings.Replace(gw, "{httpRoute: litellm}", "{route: litellm}", 1)
+	if out, code := run(t, bad, "lint", "-f", "-"); code == 0 || !strings.Contains(out, `plugins[argoproj-labs/gatewayAPI]`) || !strings.Contains(out, `unknown field "route"`) {
+		t.Fatalf("bad gatewayAPI config: exit %d\n%s", code, out)
+	}
 }

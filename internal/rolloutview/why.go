@@ -27,6 +27,10 @@ const (
 	reasonProgressDeadline         = "ProgressDeadlineExceeded"
 	reasonAnalysisTemplateNotFound = "AnalysisTemplateNotFound"
 	reasonAnalysisRunInvalid       = "AnalysisRunInvalid"
+	reasonServiceNotFound          = "ServiceNotFound"
+	reasonRouteNotFound            = "TrafficRouteNotFound"
+	reasonRouteUnusable            = "TrafficRouteUnusable"
+	reasonRouterNotInstalled       = "TrafficRouterNotInstalled"
 	conditionWorkloadServing       = v1alpha1.RolloutConditionType("WorkloadStillServing")
 )
 
@@ -116,6 +120,17 @@ func progressWhy(ro *v1alpha1.Rollout, reason, prog string, cmd func(string) str
 		}
 		return fmt.Sprintf("%s cannot be used, so nothing was rolled out (no ReplicaSet touched) → remove "+
 			"spec.strategy.canary.trafficRouting to split traffic by pod count", r)
+	case reasonServiceNotFound:
+		return "a Service the strategy names does not exist, and nothing was changed → create it, or fix the name the Message gives"
+	case reasonRouteNotFound:
+		return "the HTTPRoute that carries the split does not exist, so the Rollout holds where it is → " +
+			"create it with backendRefs to the stable and canary Services, or fix the name in trafficRouting.plugins"
+	case reasonRouteUnusable:
+		return "the HTTPRoute has no rule with backendRefs to both the stable and the canary Service, so the Rollout holds → " +
+			"add both Services to the rule that should carry the canary"
+	case reasonRouterNotInstalled:
+		return "the cluster has no Gateway API HTTPRoute kind, so nothing was rolled out → install the Gateway API CRDs, " +
+			"or remove spec.strategy.canary.trafficRouting to split traffic by pod count"
 	case reasonStrategyNotSupported:
 		return "this controller cannot run the Rollout's strategy yet and changed nothing → use spec.strategy.canary"
 	case reasonStepNotSupported:
