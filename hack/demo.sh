@@ -2,7 +2,8 @@
 # `make demo`: runs Sluice's main job on the local sandbox. It installs the
 # CRDs, starts the controller, applies the seeds' canary (examples/), walks it
 # through an image bump — 1+4 paused, promote, 3+3 paused, promote, 5+0
-# healthy — and shows a loud failure (an unusable traffic-router plugin).
+# healthy — runs a canary split by a Gateway API HTTPRoute, and shows a loud
+# failure (an unusable traffic-router plugin).
 set -euo pipefail
 name=${1:-sluice}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +17,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 wait_for() { # wait_for DESCRIPTION JSONPATH VALUE
   local what=$1 path=$2 want=$3 got=""
   for _ in $(seq 1 300); do
-    got=$(kubectl -n $ns get rollout litellm -o jsonpath="$path" 2>/dev/null || true)
+    got=$(kubectl -n $ns get rollout "${rollout:-litellm}" -o jsonpath="$path" 2>/dev/null || true)
     [[ $got == "$want" ]] && return 0
     sleep 0.2
   done
@@ -60,6 +61,22 @@ step "Promote again: the canary becomes stable"
 run promote litellm -n $ns
 run status litellm -n $ns --timeout 1m
 show litellm
+
+step "Traffic split by a Gateway API HTTPRoute (examples/gateway-canary.yaml)"
+crd=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml
+kubectl apply --server-side -f "$crd" >/dev/null   # from the Go module Sluice builds with: no download
+kubectl wait --for condition=established --timeout=60s crd/httproutes.gateway.networking.k8s.io >/dev/null
+kubectl -n $ns apply -f examples/gateway-canary.yaml
+route() { echo "\$ kubectl get httproute shop -n $ns -o jsonpath='{range .spec.rules[0].backendRefs[*]}{.name}={.weight} {end}'"
+  kubectl get httproute shop -n $ns -o jsonpath='{range .spec.rules[0].backendRefs[*]}{.name}={.weight} {end}'; echo; }
+rollout=shop wait_for "shop Healthy" '{.status.phase}' Healthy
+run set image shop -n $ns shop=ghcr.io/example/shop:1.1
+rollout=shop wait_for "shop paused at 20%" '{.status.phase}/{.status.currentStepIndex}/{.status.canary.weights.canary.weight}' Paused/1/20
+show shop
+route
+run promote shop -n $ns --full
+run status shop -n $ns --timeout 1m
+route
 
 step "Seed bug #1: a Rollout naming a traffic-router plugin Sluice cannot use fails loudly"
 cat <<'YAML' | kubectl -n $ns apply -f -

@@ -18,8 +18,13 @@ for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwokctl
 done
 
 if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name"; then
-  echo "sandbox: cluster $name already exists (kubeconfig $kubeconfig); 'make sandbox-down' to remove it" >&2
-  exit 0
+  if kubectl --kubeconfig "$kubeconfig" --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then
+    echo "sandbox: cluster $name already up (kubeconfig $kubeconfig); 'make sandbox-down' to remove it" >&2
+    exit 0
+  fi
+  # Left from a machine restart or a killed session: its processes are gone.
+  echo "sandbox: cluster $name exists but does not answer; recreating it" >&2
+  "$bin/kwokctl" delete cluster --name "$name" >&2 || true
 fi
 
 start=$SECONDS

@@ -68,8 +68,9 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 		sort.Strings(names)
 		if len(names) > 0 {
 			return fail(ReasonTrafficRouterMissing, "traffic router plugin %q (spec.strategy.canary.trafficRouting.plugins) is not available in Sluice; "+
-				"no ReplicaSet was touched. Sluice carries %s itself; or remove spec.strategy.canary.trafficRouting to run a "+
-				"replica-count canary, where the Service splits traffic by pod count", names[0], v1alpha1.GatewayAPIPluginName)
+				"no ReplicaSet was touched. Use plugin %s (Gateway API HTTPRoutes, built in), or remove "+
+				"spec.strategy.canary.trafficRouting to run a replica-count canary, where the Service splits traffic by pod count",
+				names[0], v1alpha1.GatewayAPIPluginName)
 		}
 		if len(tr.Plugins) == 0 {
 			return fail(ReasonTrafficRouterMissing, "spec.strategy.canary.trafficRouting names no router; no ReplicaSet was touched. "+
