@@ -27,8 +27,14 @@ if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name"; then
   "$bin/kwokctl" delete cluster --name "$name" >&2 || true
 fi
 
+extra=()
+if [[ -n ${SANDBOX_AUDIT_POLICY:-} ]]; then
+  # The API server writes an audit log (bench/api-writes.sh counts writes in it).
+  extra+=(--kube-audit-policy "$SANDBOX_AUDIT_POLICY")
+fi
+
 start=$SECONDS
-"$bin/kwokctl" create cluster --name "$name" --runtime binary \
+"$bin/kwokctl" create cluster --name "$name" --runtime binary ${extra[@]+"${extra[@]}"} \
   --etcd-binary "$bin/etcd" \
   --kube-apiserver-binary "$bin/kube-apiserver" \
   --kube-controller-manager-binary "$bin/kube-controller-manager" \

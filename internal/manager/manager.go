@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/controller/analysisrun"
 	"github.com/sluice-dev/sluice/internal/controller/rollout"
+	"github.com/sluice-dev/sluice/internal/version"
 )
 
 // Options configure the controller process.
@@ -50,11 +51,18 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
+// UserAgent is the controller's user agent on every API request.
+var UserAgent = "sluice-controller/" + version.Version
+
 // New builds a manager with every Sluice reconciler registered.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.ControllerName == "" {
 		o.ControllerName = "sluice"
 	}
+	// Its own user agent, so API server audit logs (and bench/api-writes.sh)
+	// tell the controller's writes from the CLI's, which run the same binary.
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = UserAgent
 	mo := ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
