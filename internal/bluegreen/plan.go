@@ -39,6 +39,9 @@ type Input struct {
 	Older      []Older
 	// PrePromotion judges prePromotionAnalysis; nil when none is configured.
 	PrePromotion func() (canary.Verdict, string)
+	// PostPromotion judges postPromotionAnalysis, which runs after the
+	// active Service was switched; nil when none is configured.
+	PostPromotion func() (canary.Verdict, string)
 }
 
 // Decision is canary's Decision plus what the Services select and which old
@@ -86,19 +89,26 @@ func Plan(in Input) Decision {
 	}
 
 	d.Scale[st.StableRS] = in.Replicas
+	// With postPromotionAnalysis the active Service is switched before the
+	// new version becomes the stable one: it is on trial.
+	onTrial := in.Strategy.PostPromotionAnalysis != nil && in.Status.BlueGreen.ActiveSelector == in.NewHash
 	if st.Abort {
-		d.Scale[in.NewHash] = 0
 		st.PauseConditions, st.ControllerPause = nil, false
 		if st.AbortedAt == nil {
 			now := canary.StatusTime(in.Now)
 			st.AbortedAt = &now
 			d.note(true, "RolloutAborted", fmt.Sprintf("Rollout aborted update to revision %d", in.Revision))
 		}
+		d.Scale[in.NewHash] = d.abortedPreview(in)
 		d.Phase, d.Message = v1alpha1.RolloutPhaseDegraded, in.Status.Message
 		if !in.Status.Abort || !canary.IsAbortMessage(d.Message) {
 			d.Message = canary.AbortMessage(in.Revision, "the active version keeps serving")
 		}
 		return d
+	}
+
+	if onTrial {
+		return d.postPromotion(in)
 	}
 
 	preview := in.Replicas
@@ -124,6 +134,89 @@ func Plan(in Input) Decision {
 		d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "scaling the new version up before the switch"
 		return d
 	}
+	if in.Strategy.PostPromotionAnalysis != nil {
+		st.PauseConditions, st.ControllerPause, st.PromoteFull = nil, false, false
+		d.ActiveHash = in.NewHash
+		d.note(false, "ActiveSwitched", fmt.Sprintf("Rollout switched the active Service to revision %d (%s); "+
+			"postPromotionAnalysis decides whether it stays, the old version is kept until then", in.Revision, in.NewHash))
+		d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, waitingForPostPromotion
+		return d
+	}
+	d.complete(in, fmt.Sprintf("Rollout switched the active Service to revision %d (%s)", in.Revision, in.NewHash))
+	return d
+}
+
+const waitingForPostPromotion = "waiting for postPromotionAnalysis"
+
+// postPromotion gates a new version that already serves as active: success
+// makes it the stable one, failure switches the active Service back.
+func (d *Decision) postPromotion(in Input) Decision {
+	st := &d.Status
+	d.ActiveHash = in.NewHash
+	d.Scale[in.NewHash] = in.Replicas
+	v, msg := canary.Wait, ""
+	switch {
+	case st.PromoteFull:
+		v = canary.Advance
+	case in.PostPromotion != nil:
+		v, msg = in.PostPromotion()
+	}
+	switch v {
+	case canary.Wait:
+		d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, waitingForPostPromotion
+		return *d
+	case canary.Abort:
+		st.Abort = true
+		now := canary.StatusTime(in.Now)
+		st.AbortedAt = &now
+		d.ActiveHash = st.StableRS
+		d.Scale[in.NewHash] = d.abortedPreview(in)
+		d.Phase, d.Message = v1alpha1.RolloutPhaseDegraded, canary.AbortMessage(in.Revision, msg+"; the active Service is switched back")
+		d.note(true, "RolloutAborted", d.Message)
+		return *d
+	case canary.Pause:
+		if canary.FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) != nil || !st.ControllerPause {
+			if canary.FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {
+				canary.AddPause(st, v1alpha1.PauseReasonInconclusiveAnalysis, in.Now)
+				d.note(true, "AnalysisInconclusive", msg)
+			}
+			d.Phase, d.Message = v1alpha1.RolloutPhasePaused, string(v1alpha1.PauseReasonInconclusiveAnalysis)
+			return *d
+		}
+		// a person promoted past the inconclusive run
+	}
+	d.complete(in, fmt.Sprintf("Rollout revision %d (%s) passed postPromotionAnalysis and is now the stable version", in.Revision, in.NewHash))
+	return *d
+}
+
+// DefaultAbortScaleDownDelay keeps an aborted new version's pods after the
+// abort, as upstream (abortScaleDownDelaySeconds).
+const DefaultAbortScaleDownDelay = 30 * time.Second
+
+// abortedPreview is the aborted new version's pod count: unchanged for
+// abortScaleDownDelaySeconds after the abort (traffic leaves it first),
+// then zero.
+func (d *Decision) abortedPreview(in Input) int32 {
+	if in.New == nil || d.Status.AbortedAt == nil {
+		return 0
+	}
+	delay := DefaultAbortScaleDownDelay
+	if s := in.Strategy.AbortScaleDownDelaySeconds; s != nil {
+		delay = time.Duration(*s) * time.Second
+	}
+	if left := d.Status.AbortedAt.Add(delay).Sub(in.Now); left > 0 {
+		if d.RequeueAfter == 0 || left < d.RequeueAfter {
+			d.RequeueAfter = left
+		}
+		return in.New.Replicas
+	}
+	return 0
+}
+
+// complete makes the new version the stable (and active) one; the old
+// version scales down after scaleDownDelaySeconds.
+func (d *Decision) complete(in Input, what string) {
+	st := &d.Status
 	old := st.StableRS
 	st.StableRS, st.PauseConditions, st.ControllerPause, st.PromoteFull = in.NewHash, nil, false, false
 	d.ActiveHash = in.NewHash
@@ -134,9 +227,8 @@ func Plan(in Input) Decision {
 	d.ScaleDownAt[old] = in.Now.Add(delay)
 	d.Scale[old] = in.Replicas
 	d.RequeueAfter = delay
-	d.note(false, "RolloutCompleted", fmt.Sprintf("Rollout switched the active Service to revision %d (%s); the old version scales down in %v", in.Revision, in.NewHash, delay))
+	d.note(false, "RolloutCompleted", fmt.Sprintf("%s; the old version scales down in %v", what, delay))
 	d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
-	return d
 }
 
 // promoted runs the gates between a ready preview and the switch:
@@ -152,7 +244,7 @@ func (d *Decision) promoted(in Input) bool {
 			st.Abort = true
 			now := canary.StatusTime(in.Now)
 			st.AbortedAt = &now
-			d.Scale[in.NewHash] = 0
+			d.Scale[in.NewHash] = d.abortedPreview(in)
 			d.Phase, d.Message = v1alpha1.RolloutPhaseDegraded, canary.AbortMessage(in.Revision, msg)
 			d.note(true, "RolloutAborted", d.Message)
 			return false

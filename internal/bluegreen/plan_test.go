@@ -19,11 +19,15 @@ type cluster struct {
 	rs       map[string]*canary.ReplicaSet
 	downAt   map[string]time.Time
 	last     Decision
+	post     canary.Verdict // what postPromotionAnalysis says, when configured
 }
 
 func (c *cluster) settle(hash string) {
 	for i := 0; i < 20; i++ {
 		in := Input{Now: c.now, Replicas: 3, Strategy: c.strategy, Status: c.status, NewHash: hash, Revision: 2, New: c.rs[hash]}
+		if c.strategy.PostPromotionAnalysis != nil {
+			in.PostPromotion = func() (canary.Verdict, string) { return c.post, "AnalysisRun \"post\" says so" }
+		}
 		if a := c.rs[c.status.StableRS]; a != nil && c.status.StableRS != hash {
 			in.Active = a
 		}
@@ -45,6 +49,7 @@ func (c *cluster) settle(hash string) {
 			}
 		}
 		c.status, c.last = d.Status, d
+		c.status.BlueGreen.ActiveSelector = d.ActiveHash // as the reconciler records the switch
 	}
 }
 
@@ -82,8 +87,14 @@ func TestBlueGreenAutoPromotionSecondsAndAbort(t *testing.T) {
 	}
 	c.status.Abort = true
 	c.settle("green")
+	if c.last.Phase != v1alpha1.RolloutPhaseDegraded || c.rs["green"].Replicas != 3 || c.last.ActiveHash != "blue" ||
+		c.last.RequeueAfter != DefaultAbortScaleDownDelay {
+		t.Fatalf("abort: %s green=%d active=%s requeue %v; want the preview kept for 30s", c.last.Phase, c.rs["green"].Replicas, c.last.ActiveHash, c.last.RequeueAfter)
+	}
+	c.now = c.now.Add(DefaultAbortScaleDownDelay)
+	c.settle("green")
 	if c.last.Phase != v1alpha1.RolloutPhaseDegraded || c.rs["green"].Replicas != 0 || c.last.ActiveHash != "blue" {
-		t.Fatalf("abort: %s green=%d active=%s", c.last.Phase, c.rs["green"].Replicas, c.last.ActiveHash)
+		t.Fatalf("abort after the delay: %s green=%d active=%s", c.last.Phase, c.rs["green"].Replicas, c.last.ActiveHash)
 	}
 	c.status.Abort = false // retry: the preview comes back and the timer starts again
 	c.settle("green")
@@ -91,5 +102,64 @@ func TestBlueGreenAutoPromotionSecondsAndAbort(t *testing.T) {
 	c.settle("green")
 	if c.last.ActiveHash != "green" {
 		t.Fatalf("retry then timer: active=%s %s %q", c.last.ActiveHash, c.last.Phase, c.last.Message)
+	}
+}
+
+func postCluster(t *testing.T, v canary.Verdict) *cluster {
+	c := &cluster{t: t, now: time.Unix(1000, 0), rs: map[string]*canary.ReplicaSet{}, downAt: map[string]time.Time{}, post: canary.Wait,
+		strategy: &v1alpha1.BlueGreenStrategy{ActiveService: "a", PostPromotionAnalysis: &v1alpha1.RolloutAnalysis{}}}
+	c.settle("blue")
+	c.settle("green")
+	if c.last.ActiveHash != "green" || c.status.StableRS != "blue" || c.last.Message != waitingForPostPromotion ||
+		c.rs["blue"].Replicas != 3 || c.rs["green"].Replicas != 3 || len(c.downAt) != 0 {
+		t.Fatalf("on trial: active %s stable %s %q blue=%d green=%d deadlines %v; want green active, blue kept at 3 as stable",
+			c.last.ActiveHash, c.status.StableRS, c.last.Message, c.rs["blue"].Replicas, c.rs["green"].Replicas, c.downAt)
+	}
+	c.post = v
+	c.settle("green")
+	return c
+}
+
+// postPromotionAnalysis runs with the new version already active; the old
+// one stays up, and stable, until the analysis passes.
+func TestPostPromotionSuccess(t *testing.T) {
+	c := postCluster(t, canary.Advance)
+	if c.status.StableRS != "green" || c.last.ActiveHash != "green" || c.downAt["blue"].IsZero() {
+		t.Fatalf("success: stable %s active %s blue deadline %v", c.status.StableRS, c.last.ActiveHash, c.downAt["blue"])
+	}
+	c.now = c.now.Add(DefaultScaleDownDelay)
+	c.settle("green")
+	if c.last.Phase != v1alpha1.RolloutPhaseHealthy || c.rs["blue"].Replicas != 0 {
+		t.Fatalf("after the delay: %s blue=%d", c.last.Phase, c.rs["blue"].Replicas)
+	}
+}
+
+// A failed postPromotionAnalysis switches the active Service back; the new
+// version's pods go after abortScaleDownDelaySeconds.
+func TestPostPromotionFailureSwitchesBack(t *testing.T) {
+	c := postCluster(t, canary.Abort)
+	if c.last.Phase != v1alpha1.RolloutPhaseDegraded || c.last.ActiveHash != "blue" || c.status.StableRS != "blue" ||
+		c.rs["green"].Replicas != 3 || c.rs["blue"].Replicas != 3 {
+		t.Fatalf("failure: %s %q active %s stable %s green=%d blue=%d", c.last.Phase, c.last.Message, c.last.ActiveHash,
+			c.status.StableRS, c.rs["green"].Replicas, c.rs["blue"].Replicas)
+	}
+	c.now = c.now.Add(DefaultAbortScaleDownDelay)
+	c.settle("green")
+	if c.rs["green"].Replicas != 0 || c.last.ActiveHash != "blue" {
+		t.Fatalf("after the abort delay: green=%d active %s", c.rs["green"].Replicas, c.last.ActiveHash)
+	}
+}
+
+// Inconclusive pauses for a person, with the new version active; promote
+// completes it.
+func TestPostPromotionInconclusivePausesThenPromote(t *testing.T) {
+	c := postCluster(t, canary.Pause)
+	if c.last.Phase != v1alpha1.RolloutPhasePaused || c.last.ActiveHash != "green" || c.status.StableRS != "blue" {
+		t.Fatalf("inconclusive: %s active %s stable %s", c.last.Phase, c.last.ActiveHash, c.status.StableRS)
+	}
+	c.status.PauseConditions = nil // promote
+	c.settle("green")
+	if c.status.StableRS != "green" || c.last.ActiveHash != "green" {
+		t.Fatalf("promoted past inconclusive: stable %s active %s %s %q", c.status.StableRS, c.last.ActiveHash, c.last.Phase, c.last.Message)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/testenv"
@@ -67,6 +69,7 @@ func TestBlueGreenPromoteAndAbort(t *testing.T) {
 	ro := blueGreenRollout(ns, "app", 3, &v1alpha1.BlueGreenStrategy{
 		ActiveService: "app-active", PreviewService: "app-preview",
 		AutoPromotionEnabled: ptr(false), PreviewReplicaCount: ptr(int32(1)), ScaleDownDelaySeconds: ptr(int32(2)),
+		AbortScaleDownDelaySeconds: ptr(int32(2)),
 	})
 	create(t, env, ro)
 	blue := waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
@@ -120,7 +123,7 @@ func TestBlueGreenPrePromotionAnalysisAndMissingService(t *testing.T) {
 	create(t, env, service(ns, "api-active", "api"), &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"},
 		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "healthz", SuccessCondition: "true",
 			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url + "/healthz"}}}}}})
-	ro := blueGreenRollout(ns, "api", 2, &v1alpha1.BlueGreenStrategy{ActiveService: "api-active",
+	ro := blueGreenRollout(ns, "api", 2, &v1alpha1.BlueGreenStrategy{ActiveService: "api-active", AbortScaleDownDelaySeconds: ptr(int32(1)),
 		PrePromotionAnalysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "health"}}}})
 	create(t, env, ro)
 	blue := waitBlueGreen(t, env, ns, "api", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
@@ -142,5 +145,67 @@ func TestBlueGreenPrePromotionAnalysisAndMissingService(t *testing.T) {
 	})
 	if rss := replicaSets(t, env, ns, "lost"); len(rss) != 0 {
 		t.Fatalf("ReplicaSets created despite the missing Service: %s", describeRS(rss))
+	}
+}
+
+// postPromotionAnalysis: the new version takes the active Service, the old
+// one stays up as the stable version while the analysis runs; success makes
+// the new version stable, failure switches the active Service back.
+func TestBlueGreenPostPromotionAnalysis(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	var healthy atomic.Bool
+	healthy.Store(true)
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, `{"ok":false}`, 500)
+			return
+		}
+		fmt.Fprint(w, `{"ok":true}`)
+	}))
+	count := intstr.FromInt32(2)
+	create(t, env, service(ns, "shop-active", "shop"), &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "smoke"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "smoke", SuccessCondition: "result == true",
+			Interval: "2s", Count: &count,
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.ok}"}}}}}})
+	ro := blueGreenRollout(ns, "shop", 2, &v1alpha1.BlueGreenStrategy{ActiveService: "shop-active",
+		ScaleDownDelaySeconds: ptr(int32(1)), AbortScaleDownDelaySeconds: ptr(int32(1)),
+		PostPromotionAnalysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "smoke"}}}})
+	create(t, env, ro)
+	blue := waitBlueGreen(t, env, ns, "shop", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
+		return map[string]int32{r.Status.CurrentPodHash: 2}
+	}).Status.StableRS
+
+	// On trial: green is active, blue is still the stable version, at full size.
+	bump(t, env, ro, "shop:2")
+	var green string
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		r := getRollout(t, env, ns, "shop")
+		green = r.Status.CurrentPodHash
+		run := r.Status.BlueGreen.PostPromotionAnalysisRunStatus
+		rss := replicaSets(t, env, ns, "shop")
+		ok := green != blue && selectedHash(t, env, ns, "shop-active") == green && r.Status.StableRS == blue &&
+			run != nil && r.Status.Message == "waiting for postPromotionAnalysis" && rss[blue].Spec == 2
+		return ok, fmt.Sprintf("active %s, stable %s, run %+v, %q, %s", selectedHash(t, env, ns, "shop-active"),
+			r.Status.StableRS, run, r.Status.Message, describeRS(rss))
+	})
+	waitBlueGreen(t, env, ns, "shop", v1alpha1.RolloutPhaseHealthy, func(*v1alpha1.Rollout) map[string]int32 {
+		return map[string]int32{green: 2, blue: 0}
+	})
+	if r := getRollout(t, env, ns, "shop"); r.Status.StableRS != green || selectedHash(t, env, ns, "shop-active") != green {
+		t.Fatalf("after a passed postPromotionAnalysis green must be stable and active: stable %s", r.Status.StableRS)
+	}
+
+	// A failing analysis: the active Service goes back to green.
+	healthy.Store(false)
+	bump(t, env, ro, "shop:3")
+	got := waitBlueGreen(t, env, ns, "shop", v1alpha1.RolloutPhaseDegraded, func(r *v1alpha1.Rollout) map[string]int32 {
+		return map[string]int32{green: 2, r.Status.CurrentPodHash: 0}
+	})
+	if !strings.Contains(got.Status.Message, "the active Service is switched back") || selectedHash(t, env, ns, "shop-active") != green ||
+		got.Status.StableRS != green {
+		t.Fatalf("failed postPromotionAnalysis: %q, active %s, stable %s; want green back", got.Status.Message,
+			selectedHash(t, env, ns, "shop-active"), got.Status.StableRS)
 	}
 }

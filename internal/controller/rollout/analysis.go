@@ -277,7 +277,8 @@ func (r *Reconciler) terminateStaleRuns(ctx context.Context, ro *v1alpha1.Rollou
 	keep := map[string]bool{}
 	if !ro.Status.Abort {
 		for _, s := range []*v1alpha1.RolloutAnalysisRunStatus{ro.Status.Canary.CurrentStepAnalysisRunStatus,
-			ro.Status.Canary.CurrentBackgroundAnalysisRunStatus, ro.Status.BlueGreen.PrePromotionAnalysisRunStatus} {
+			ro.Status.Canary.CurrentBackgroundAnalysisRunStatus, ro.Status.BlueGreen.PrePromotionAnalysisRunStatus,
+			ro.Status.BlueGreen.PostPromotionAnalysisRunStatus} {
 			if s != nil {
 				keep[s.Name] = true
 			}

@@ -47,6 +47,16 @@ func (r *Reconciler) planBlueGreen(ctx context.Context, ro *v1alpha1.Rollout, ob
 			return v, msg
 		}
 	}
+	ro.Status.BlueGreen.PostPromotionAnalysisRunStatus = nil
+	if a := bg.PostPromotionAnalysis; a != nil {
+		g := &stepGate{r: r, ctx: ctx, ro: ro, hash: obs.hash, rev: rev}
+		in.PostPromotion = func() (canary.Verdict, string) {
+			v, msg := g.analysis(fmt.Sprintf("%s-%s-%d-post", ro.Name, obs.hash, rev), "PostPromotion",
+				ro.Status.BlueGreen.PostPromotionAnalysisRunStatus, a)
+			gateErr, ro.Status.BlueGreen.PostPromotionAnalysisRunStatus = g.err, g.current
+			return v, msg
+		}
+	}
 	d := bluegreen.Plan(in)
 	if gateErr != nil {
 		return nil, gateErr

@@ -41,11 +41,7 @@ type observed struct {
 // here, before any ReplicaSet is touched, is the fix for the seeds' 39-day
 // silent canary: an unusable traffic router must stop the Rollout loudly.
 func unsupported(ro *v1alpha1.Rollout) *Failure {
-	if bg := ro.Spec.Strategy.BlueGreen; bg != nil {
-		if bg.PostPromotionAnalysis != nil {
-			return fail(ReasonStepNotSupported, "spec.strategy.blueGreen.postPromotionAnalysis is not supported by this version "+
-				"of Sluice yet; nothing was changed. Use prePromotionAnalysis")
-		}
+	if ro.Spec.Strategy.BlueGreen != nil {
 		return nil
 	}
 	c := ro.Spec.Strategy.Canary

@@ -244,17 +244,18 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		}
 	}
 
+	if bg != nil {
+		// Before scaling: an aborted version is switched away from first.
+		if err := r.applyBlueGreen(ctx, ro, obs, bg); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.stampScaleDown(ctx, obs, d.ScaleDownAt); err != nil {
 		return ctrl.Result{}, err
-	}
-	if bg != nil {
-		if err := r.applyBlueGreen(ctx, ro, obs, bg); err != nil {
-			return ctrl.Result{}, err
-		}
 	}
 	*n = append(*n, d.Events...)
 	ro.Status.PauseConditions, ro.Status.ControllerPause = d.Status.PauseConditions, d.Status.ControllerPause
