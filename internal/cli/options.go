@@ -30,6 +30,9 @@ import (
 var (
 	rolloutsGVR     = v1alpha1.GroupVersion.WithResource("rollouts")
 	analysisRunsGVR = v1alpha1.GroupVersion.WithResource("analysisruns")
+
+	analysisTemplatesGVR        = v1alpha1.GroupVersion.WithResource("analysistemplates")
+	clusterAnalysisTemplatesGVR = v1alpha1.GroupVersion.WithResource("clusteranalysistemplates")
 )
 
 // operatorCommands are the operator's verbs, added to the root command.
@@ -44,7 +47,7 @@ func operatorCommands() []*cobra.Command {
 	cmds := []*cobra.Command{
 		newGetCmd(o), newListCmd(o), newStatusCmd(o),
 		newPromoteCmd(o), newAbortCmd(o), newRetryCmd(o), newPauseCmd(o), newRestartCmd(o),
-		newSetCmd(o), newUndoCmd(o),
+		newSetCmd(o), newUndoCmd(o), newDoctorCmd(o),
 	}
 	for _, c := range cmds {
 		if c.PersistentFlags().Lookup("kubeconfig") == nil {

@@ -66,22 +66,7 @@ func printControllerVersion(ctx context.Context, o *options, out io.Writer) {
 		fmt.Fprintf(out, "controller: unknown (no cluster configured: %v)\n", err)
 		return
 	}
-	seen := map[string]bool{}
-	var found []appsv1.Deployment
-	var lastErr error
-	for _, sel := range controllerSelectors {
-		list, err := c.kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		for _, d := range list.Items {
-			if key := d.Namespace + "/" + d.Name; !seen[key] {
-				seen[key] = true
-				found = append(found, d)
-			}
-		}
-	}
+	found, lastErr := findControllers(ctx, c)
 	switch {
 	case len(found) == 0 && lastErr != nil:
 		fmt.Fprintf(out, "controller: unknown (cluster not reachable or not readable: %v)\n", firstLine(lastErr.Error()))
@@ -100,6 +85,29 @@ func printControllerVersion(ctx context.Context, o *options, out io.Writer) {
 		fmt.Fprintf(out, "controller: %s (deployment %s/%s, %d/%d ready)\n",
 			strings.Join(images, ", "), d.Namespace, d.Name, d.Status.ReadyReplicas, want)
 	}
+}
+
+// findControllers lists the Deployments that look like a Rollouts
+// controller (Sluice's or Argo Rollouts'), in every namespace. The error is
+// the last listing that failed.
+func findControllers(ctx context.Context, c *clients) ([]appsv1.Deployment, error) {
+	seen := map[string]bool{}
+	var found []appsv1.Deployment
+	var lastErr error
+	for _, sel := range controllerSelectors {
+		list, err := c.kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, d := range list.Items {
+			if key := d.Namespace + "/" + d.Name; !seen[key] {
+				seen[key] = true
+				found = append(found, d)
+			}
+		}
+	}
+	return found, lastErr
 }
 
 func firstLine(s string) string {
