@@ -127,16 +127,17 @@ func checkMetrics(ctx context.Context, obj, kind, name string, spec *v1alpha1.An
 			continue
 		}
 		q, missing := fillArgs(p.Query, spec.Args, args)
-		if len(missing) > 0 {
+		addr, missingAddr := fillArgs(p.Address, spec.Args, args)
+		if missing = append(missing, missingAddr...); len(missing) > 0 {
 			out = append(out, Finding{Severity: OK, Object: obj, Check: "seed bug #5: metric data",
 				Message: fmt.Sprintf("%s not run now: args %s get their values at run time", where, strings.Join(missing, ", "))})
 			continue
 		}
-		n, err := probe(ctx, p.Address, q)
+		n, err := probe(ctx, addr, q)
 		switch {
 		case err != nil:
 			out = append(out, Finding{Severity: Warning, Object: obj, Check: "seed bug #5: metric data",
-				Message: fmt.Sprintf("%s could not be run from here against %s: %v", where, p.Address, err),
+				Message: fmt.Sprintf("%s could not be run from here against %s: %v", where, addr, err),
 				Fix:     "run doctor where the Prometheus address resolves (in the cluster), or check the address"})
 		case n == 0:
 			out = append(out, Finding{Severity: Warning, Object: obj, Check: "seed bug #5: metric data",
@@ -160,7 +161,7 @@ func ignoresClientErrors(query string) string {
 	if m == "" {
 		return ""
 	}
-	return "only 5xx (" + strings.TrimSuffix(m, `"`) + `...")`
+	return "only server errors (" + m + `..." selects 5xx)`
 }
 
 var argRef = regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}`)

@@ -88,7 +88,7 @@ func TestSeedsFiveLatentBugs(t *testing.T) {
 	find(t, fs, "seed bug #1", Error, `plugin "argoproj-labs/cilium" is not configured for the Argo Rollouts controller`)
 	find(t, fs, "seed bug #2", Warning, `Service "litellm-canary" (canaryService) selects every pod`)
 	find(t, fs, "seed bug #3", Warning, `Deployment "litellm" still has 1 available pod(s)`)
-	find(t, fs, "seed bug #4", Warning, `counts only 5xx`)
+	find(t, fs, "seed bug #4", Warning, `counts only server errors`)
 	find(t, fs, "seed bug #5", Warning, `returns no data now`)
 	if !strings.Contains(queried, `service="litellm"`) || strings.Contains(queried, "{{") {
 		t.Fatalf("probe got %q; want the args filled in", queried)

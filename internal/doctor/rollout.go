@@ -22,9 +22,16 @@ func checkRollout(ctx context.Context, s Snapshot, ro *v1alpha1.Rollout, control
 
 	// What the controller itself reports (and a spec it never acted on).
 	info := rolloutview.Build(rolloutview.Objects{Rollout: ro}, rolloutview.Options{Now: s.Now, Command: s.Command})
+	sev := Warning // e.g. an inconclusive analysis waiting for a person
+	if !rolloutview.Observed(ro) || info.Status == string(v1alpha1.RolloutPhaseDegraded) {
+		sev = Error
+	}
 	for _, why := range info.Why {
+		if strings.Contains(why, "(spec.workloadRef) still serves pods") {
+			continue // checkWorkload reports it as seed bug #3
+		}
 		cause, fix, _ := strings.Cut(why, " → ")
-		add(Error, "status", cause, fix)
+		add(sev, "status", cause, fix)
 	}
 	if len(info.Why) == 0 && info.Status == string(v1alpha1.RolloutPhaseDegraded) {
 		add(Error, "status", "Degraded: "+info.Message, fmt.Sprintf("%s get rollout %s -n %s", s.Command, ro.Name, ro.Namespace))
@@ -96,7 +103,7 @@ func checkCanaryServices(s Snapshot, ro *v1alpha1.Rollout, obj string) []Finding
 		case svc.Spec.Selector[hashLabel] == "" && rolloutview.Observed(ro):
 			managed := "no traffic router manages it (there is no trafficRouting), so it never will"
 			if c.TrafficRouting != nil {
-				managed = "the controller should have added " + hashLabel + " to it by now"
+				managed = "the controller narrows it to one ReplicaSet (" + hashLabel + ") only while the traffic router works, and has not"
 			}
 			out = append(out, Finding{Severity: Warning, Object: obj, Check: "seed bug #2: service selector",
 				Message: fmt.Sprintf("Service %q (%s) selects every pod of the app, stable and canary alike: %s", f.name, f.field, managed),
