@@ -47,7 +47,7 @@ func operatorCommands() []*cobra.Command {
 	cmds := []*cobra.Command{
 		newGetCmd(o), newListCmd(o), newStatusCmd(o),
 		newPromoteCmd(o), newAbortCmd(o), newRetryCmd(o), newPauseCmd(o), newRestartCmd(o),
-		newSetCmd(o), newUndoCmd(o), newDoctorCmd(o),
+		newSetCmd(o), newUndoCmd(o), newDoctorCmd(o), newRehearseCmd(o),
 	}
 	for _, c := range cmds {
 		if c.PersistentFlags().Lookup("kubeconfig") == nil {
