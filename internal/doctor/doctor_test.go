@@ -153,13 +153,13 @@ func TestProbeErrorIsAWarningNotAVerdict(t *testing.T) {
 
 func TestIgnoresClientErrors(t *testing.T) {
 	for q, want := range map[string]bool{
-		`rate(x{status=~"5.."}[5m])`:           true,
-		`rate(x{code="500"}[5m])`:              true,
-		`rate(x{status_code =~ "5xx"}[5m])`:    true,
-		`rate(x{status!~"2..|3.."}[5m])`:       false,
-		`rate(x{status=~"4..|5.."}[5m])`:       false,
-		`sum(rate(http_requests_total[5m]))`:   false,
-		`rate(x{statusgroup=~"5.."}[5m])`:      false,
+		`rate(x{status=~"5.."}[5m])`:         true,
+		`rate(x{code="500"}[5m])`:            true,
+		`rate(x{status_code =~ "5xx"}[5m])`:  true,
+		`rate(x{status!~"2..|3.."}[5m])`:     false,
+		`rate(x{status=~"4..|5.."}[5m])`:     false,
+		`sum(rate(http_requests_total[5m]))`: false,
+		`rate(x{statusgroup=~"5.."}[5m])`:    false,
 	} {
 		if got := ignoresClientErrors(q) != ""; got != want {
 			t.Errorf("%s: %v, want %v", q, got, want)
