@@ -10,37 +10,16 @@
 #   KEEP=1 bench/api-writes.sh       # keep it (export KUBECONFIG=.sandbox/sluice-audit.kubeconfig)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
-name=sluice-audit
-cache=${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
-export KWOK_WORKDIR=${KWOK_WORKDIR:-$cache/kwok}
-work=$(mktemp -d)
-make -s build sandbox-bins >/dev/null
-
-cat >"$work/policy.yaml" <<'YAML'
-apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-  - level: Metadata
-    verbs: [create, update, patch, delete, deletecollection]
-  - level: None
-YAML
-hack/sandbox/down.sh $name 2>/dev/null || true
-SANDBOX_AUDIT_POLICY=$work/policy.yaml hack/sandbox/up.sh $name 2>"$work/up.log" || { cat "$work/up.log"; exit 1; }
-export KUBECONFIG=$root/.sandbox/$name.kubeconfig
-audit=$(find "$KWOK_WORKDIR/clusters/$name" -name 'audit*.log' | head -1)
-[[ -n $audit ]] || { echo "api-writes: no audit log under $KWOK_WORKDIR/clusters/$name" >&2; exit 1; }
-
-for f in config/crd/argoproj.io_*.yaml; do kubectl apply --server-side -f "$f" >/dev/null; done
+source bench/lib/audit-sandbox.sh
+audit_sandbox sluice-audit "${SANDBOX_NODES:-3}"
+work=$WORK audit=$AUDIT
 kubectl apply --server-side -f "$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" >/dev/null
-kubectl wait --for condition=established --timeout=60s crd --all >/dev/null
+kubectl wait --for condition=established --timeout=60s crd/httproutes.gateway.networking.k8s.io >/dev/null
 bin/sluice controller --metrics-bind-address=0 --health-probe-bind-address=0 >"$work/controller.log" 2>&1 &
 ctrl=$!
 cleanup() {
   kill $ctrl 2>/dev/null || true
-  [[ -n ${KEEP:-} ]] || hack/sandbox/down.sh $name 2>/dev/null
-  rm -rf "$work"
+  audit_sandbox_down
 }
 trap cleanup EXIT
 kubectl create namespace bench >/dev/null

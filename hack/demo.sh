@@ -2,8 +2,9 @@
 # `make demo`: runs Sluice's main job on the local sandbox. It installs the
 # CRDs, starts the controller, applies the seeds' canary (examples/), walks it
 # through an image bump — 1+4 paused, promote, 3+3 paused, promote, 5+0
-# healthy — runs a canary split by a Gateway API HTTPRoute, and shows a loud
-# failure (an unusable traffic-router plugin).
+# healthy — runs a canary split by a Gateway API HTTPRoute, shows a loud
+# failure (an unusable traffic-router plugin), rehearses the canary with one
+# abort and retry, and runs doctor.
 set -euo pipefail
 name=${1:-sluice}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -103,6 +104,12 @@ done
 show cilium-canary
 kubectl -n $ns get events --field-selector involvedObject.name=cilium-canary,type=Warning
 echo "ReplicaSets created for it: $(kubectl -n $ns get rs -l app=cilium-canary -o name | wc -l)"
+
+step "Prove the workflow by running it: rehearse the seeds' canary (same image, every step, one abort + retry)"
+run rehearse litellm -n $ns --yes --abort-once --timeout 2m
+
+step "Look for latent bugs: doctor (it finds the cilium-canary above and its missing Services)"
+run doctor -n $ns --no-metrics || echo "(doctor exit code $?: errors found)"
 
 step "The other examples: a timed canary and the seeds' blue-green"
 kubectl -n $ns apply -f examples/timed-canary.yaml -f examples/sympozium-bluegreen.yaml

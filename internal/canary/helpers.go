@@ -118,7 +118,8 @@ func removePause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) {
 	}
 }
 
-func describe(s *v1alpha1.CanaryStep) string {
+// DescribeStep names a step in a few words: "setWeight 20", "pause 30s".
+func DescribeStep(s *v1alpha1.CanaryStep) string {
 	switch {
 	case s.SetWeight != nil:
 		return fmt.Sprintf("setWeight %d", *s.SetWeight)

@@ -215,7 +215,7 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 					break
 				}
 				pc = AddPause(st, v1alpha1.PauseReasonCanaryPauseStep, in.Now)
-				d.event(false, "RolloutPaused", fmt.Sprintf("Rollout paused at step %d/%d (%s)", idx, len(steps), describe(s)))
+				d.event(false, "RolloutPaused", fmt.Sprintf("Rollout paused at step %d/%d (%s)", idx, len(steps), DescribeStep(s)))
 			}
 			if s.Pause.Duration == nil {
 				return idx, true
@@ -255,7 +255,7 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 		default: // setCanaryScale and the steps Sluice rejects up front
 		}
 		idx++
-		d.event(false, "RolloutStepCompleted", fmt.Sprintf("Rollout step %d/%d completed (%s)", idx, len(steps), describe(s)))
+		d.event(false, "RolloutStepCompleted", fmt.Sprintf("Rollout step %d/%d completed (%s)", idx, len(steps), DescribeStep(s)))
 	}
 	return idx, false
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/canary"
 	"github.com/sluice-dev/sluice/internal/rehearsal"
 	"github.com/sluice-dev/sluice/internal/rolloutview"
 )
@@ -62,8 +63,8 @@ func rehearsalPlan(ro *v1alpha1.Rollout, o rehearseOptions) string {
 	fmt.Fprintf(&b, "rehearse rollout %q: a real update to an identical pod template (annotation %s), ", ro.Name, rehearsalAnnotation)
 	if c := ro.Spec.Strategy.Canary; c != nil {
 		var steps []string
-		for _, s := range c.Steps {
-			steps = append(steps, stepWords(s))
+		for i := range c.Steps {
+			steps = append(steps, canary.DescribeStep(&c.Steps[i]))
 		}
 		fmt.Fprintf(&b, "through its %d step(s): %s", len(c.Steps), strings.Join(steps, ", "))
 	} else {
@@ -74,22 +75,6 @@ func rehearsalPlan(ro *v1alpha1.Rollout, o rehearseOptions) string {
 		b.WriteString(", and the first one is aborted once and retried")
 	}
 	return b.String()
-}
-
-func stepWords(s v1alpha1.CanaryStep) string {
-	switch {
-	case s.SetWeight != nil:
-		return fmt.Sprintf("setWeight %d", *s.SetWeight)
-	case s.Pause != nil && s.Pause.Duration != nil:
-		return "pause " + s.Pause.Duration.String()
-	case s.Pause != nil:
-		return "pause"
-	case s.Analysis != nil:
-		return "analysis"
-	case s.SetCanaryScale != nil:
-		return "setCanaryScale"
-	}
-	return "step"
 }
 
 func rehearse(ctx context.Context, c *clients, name string, out io.Writer, o rehearseOptions) error {

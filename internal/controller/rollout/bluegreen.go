@@ -37,26 +37,22 @@ func (r *Reconciler) planBlueGreen(ctx context.Context, ro *v1alpha1.Rollout, ob
 		in.Older = append(in.Older, bluegreen.Older{ReplicaSet: *snapshot(rs), ScaleDownAt: deadlines[h]})
 	}
 	var gateErr error
-	ro.Status.BlueGreen.PrePromotionAnalysisRunStatus = nil
-	if a := bg.PrePromotionAnalysis; a != nil {
+	// gate judges one promotion analysis (kind Pre/PostPromotion), keeping
+	// its run in *slot of the status.
+	gate := func(kind, suffix string, slot **v1alpha1.RolloutAnalysisRunStatus, a *v1alpha1.RolloutAnalysis) func() (canary.Verdict, string) {
+		*slot = nil
+		if a == nil {
+			return nil
+		}
 		g := &stepGate{r: r, ctx: ctx, ro: ro, hash: obs.hash, rev: rev}
-		in.PrePromotion = func() (canary.Verdict, string) {
-			v, msg := g.analysis(fmt.Sprintf("%s-%s-%d-pre", ro.Name, obs.hash, rev), "PrePromotion",
-				ro.Status.BlueGreen.PrePromotionAnalysisRunStatus, a)
-			gateErr, ro.Status.BlueGreen.PrePromotionAnalysisRunStatus = g.err, g.current
+		return func() (canary.Verdict, string) {
+			v, msg := g.analysis(fmt.Sprintf("%s-%s-%d-%s", ro.Name, obs.hash, rev, suffix), kind, *slot, a)
+			gateErr, *slot = g.err, g.current
 			return v, msg
 		}
 	}
-	ro.Status.BlueGreen.PostPromotionAnalysisRunStatus = nil
-	if a := bg.PostPromotionAnalysis; a != nil {
-		g := &stepGate{r: r, ctx: ctx, ro: ro, hash: obs.hash, rev: rev}
-		in.PostPromotion = func() (canary.Verdict, string) {
-			v, msg := g.analysis(fmt.Sprintf("%s-%s-%d-post", ro.Name, obs.hash, rev), "PostPromotion",
-				ro.Status.BlueGreen.PostPromotionAnalysisRunStatus, a)
-			gateErr, ro.Status.BlueGreen.PostPromotionAnalysisRunStatus = g.err, g.current
-			return v, msg
-		}
-	}
+	in.PrePromotion = gate("PrePromotion", "pre", &ro.Status.BlueGreen.PrePromotionAnalysisRunStatus, bg.PrePromotionAnalysis)
+	in.PostPromotion = gate("PostPromotion", "post", &ro.Status.BlueGreen.PostPromotionAnalysisRunStatus, bg.PostPromotionAnalysis)
 	d := bluegreen.Plan(in)
 	if gateErr != nil {
 		return nil, gateErr

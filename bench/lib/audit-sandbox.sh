@@ -1,0 +1,34 @@
+# Sourced by the bench scripts: audit_sandbox NAME NODES starts a dedicated
+# sandbox whose API server keeps an audit log of writes, installs the CRDs,
+# and sets KUBECONFIG, AUDIT (the log) and WORK (a scratch dir). The caller
+# removes it with audit_sandbox_down (KEEP=1 keeps it).
+audit_sandbox() {
+  local name=$1 nodes=$2
+  local cache=${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
+  export KWOK_WORKDIR=${KWOK_WORKDIR:-$cache/kwok}
+  WORK=$(mktemp -d)
+  make -s build sandbox-bins >/dev/null
+  cat >"$WORK/policy.yaml" <<'YAML'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+YAML
+  hack/sandbox/down.sh "$name" 2>/dev/null || true
+  SANDBOX_NODES=$nodes SANDBOX_AUDIT_POLICY=$WORK/policy.yaml hack/sandbox/up.sh "$name" 2>"$WORK/up.log" || { cat "$WORK/up.log"; exit 1; }
+  export KUBECONFIG=$PWD/.sandbox/$name.kubeconfig
+  AUDIT=$(find "$KWOK_WORKDIR/clusters/$name" -name 'audit*.log' | head -1)
+  [[ -n $AUDIT ]] || { echo "bench: no audit log under $KWOK_WORKDIR/clusters/$name" >&2; exit 1; }
+  local f
+  for f in config/crd/argoproj.io_*.yaml; do kubectl apply --server-side -f "$f" >/dev/null; done
+  kubectl wait --for condition=established --timeout=60s crd --all >/dev/null
+  SANDBOX_NAME=$name
+}
+
+audit_sandbox_down() {
+  [[ -n ${KEEP:-} ]] || hack/sandbox/down.sh "$SANDBOX_NAME" 2>/dev/null
+  rm -rf "$WORK"
+}
