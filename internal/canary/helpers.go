@@ -83,13 +83,16 @@ func intOrPercent(v *intstr.IntOrString) *replicas.IntOrPercent {
 	return &p
 }
 
-func olderGone(in Input) bool {
+// olderGone reports that no ReplicaSet but the new one has pods left,
+// counting the one that was stable until this decision made stable the new
+// one (a routed canary keeps it at full size until then).
+func olderGone(in Input, stable string) bool {
 	for _, o := range in.Older {
 		if o.Replicas > 0 || o.Current > 0 {
 			return false
 		}
 	}
-	if in.Stable != nil && in.Stable.Hash != in.NewHash && in.Status.StableRS == in.NewHash {
+	if in.Stable != nil && in.Stable.Hash != in.NewHash && stable == in.NewHash {
 		return in.Stable.Replicas == 0 && in.Stable.Current == 0
 	}
 	return true

@@ -178,7 +178,7 @@ func Plan(in Input) Decision {
 		d.event(false, "RolloutCompleted", fmt.Sprintf("Rollout completed update to revision %d (%s)", in.Revision, in.NewHash))
 	}
 	d.Completed = noStable && in.New != nil && in.New.Replicas == in.Replicas &&
-		in.New.Available >= in.Replicas && in.New.Current == in.Replicas && olderGone(in)
+		in.New.Available >= in.Replicas && in.New.Current == in.Replicas && olderGone(in, st.StableRS)
 	d.Phase, d.Message = phase(in, st, paused, d.Completed, next, d.Message)
 	if r := d.RouteWeight; r != nil && *r != in.Route.Weight && d.Message == waitingForSteps {
 		d.Message = fmt.Sprintf("waiting for the traffic router to carry canary weight %d%% (now %d%%)", *r, in.Route.Weight)
@@ -279,7 +279,7 @@ func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next re
 		return v1alpha1.RolloutPhaseProgressing, "more replicas need to be updated"
 	case in.New.Available < in.New.Replicas:
 		return v1alpha1.RolloutPhaseProgressing, "updated replicas are still becoming available"
-	case !olderGone(in) || (in.Stable != nil && st.StableRS != in.Stable.Hash && in.Stable.Current > 0):
+	case !olderGone(in, st.StableRS) || (in.Stable != nil && st.StableRS != in.Stable.Hash && in.Stable.Current > 0):
 		return v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
 	}
 	return v1alpha1.RolloutPhaseProgressing, waitingForSteps

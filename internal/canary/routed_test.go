@@ -143,3 +143,20 @@ func TestRoutedSetCanaryScale(t *testing.T) {
 	w.expect("v2", "v1", 2, 5, v1alpha1.RolloutPhasePaused, 7)
 	w.expectRoute(40)
 }
+
+// The reconcile that makes the canary stable must not call the Rollout
+// Healthy: the old stable still has all its pods for scaleDownDelaySeconds.
+func TestRoutedPromotionIsNotHealthyWhileOldPodsRemain(t *testing.T) {
+	s := seedStrategy()
+	st := v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v2", CurrentStepHash: StepsHash(s.Steps), CurrentStepIndex: ptr32(4)}
+	in := Input{Now: time.Unix(1_000_000, 0), Replicas: 5, Strategy: s, Status: st, NewHash: "v2", Revision: 2,
+		New: &ReplicaSet{Hash: "v2", Replicas: 5, Current: 5, Available: 5}, Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5},
+		Route: &Route{Weight: 100}}
+	d := Plan(in)
+	if d.Status.StableRS != "v2" {
+		t.Fatalf("stable %s, want the canary promoted", d.Status.StableRS)
+	}
+	if d.Completed || d.Phase == v1alpha1.RolloutPhaseHealthy {
+		t.Fatalf("completed %v phase %s %q while the old stable has 5 pods", d.Completed, d.Phase, d.Message)
+	}
+}
