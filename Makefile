@@ -23,10 +23,11 @@ generate: ## Generate deepcopy code for api/v1alpha1.
 	$(GO) tool controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate CRDs (config/crd) and RBAC (config/rbac).
+manifests: ## Generate CRDs (config/crd) and RBAC (config/rbac), and copy them into the Helm chart.
 	$(GO) tool controller-gen crd:maxDescLen=0,generateEmbeddedObjectMeta=true rbac:roleName=sluice-controller \
 		paths=./api/... paths=./internal/controller/... \
 		output:crd:artifacts:config=config/crd output:rbac:artifacts:config=config/rbac
+	hack/sync-chart.sh
 
 .PHONY: fmt
 fmt: ## gofmt the tree.

@@ -36,4 +36,10 @@ for cmd in kwok kwokctl; do
   GOBIN="$bin" go install "sigs.k8s.io/kwok/cmd/$cmd@$KWOK_VERSION"
   stamp "$cmd" "$KWOK_VERSION"
 done
+# helm renders the chart in charts/ for its install test.
+if ! have helm "$HELM_VERSION"; then
+  say "installing helm $HELM_VERSION ..."
+  GOBIN="$bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  stamp helm "$HELM_VERSION"
+fi
 say "all binaries ready in $bin"

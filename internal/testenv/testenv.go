@@ -264,6 +264,9 @@ func (e *Env) InstallCRDs(files ...string) error {
 	return nil
 }
 
+// Bin is the path of a sandbox binary (built by hack/sandbox/build.sh), e.g. "helm".
+func (e *Env) Bin(name string) string { return filepath.Join(e.bin, name) }
+
 // GatewayAPICRD is the path of a Gateway API CRD of the standard channel
 // (e.g. "httproutes"), from the sigs.k8s.io/gateway-api module Sluice
 // builds with, so the sandbox needs no download.
