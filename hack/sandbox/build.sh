@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the sandbox's binaries into the cache (default ~/.cache/sluice/bin),
 # reusing every one already there at the pinned version. No Docker, no
-# downloads beyond the Go module proxy. First run: ~5-10 minutes on 2 cores.
+# downloads beyond the Go module proxy. First run: ~15-20 minutes on 2 cores (helm ~3 of them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
