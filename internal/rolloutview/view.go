@@ -283,11 +283,14 @@ func Build(o Objects, opts Options) *Info {
 		info.SetWeight = strconv.Itoa(int(set))
 		actual := set
 		switch {
-		case c != nil && c.TrafficRouting != nil:
-			actual = 0
+		case int(idx) >= len(steps):
+			actual = 100 // past the last step, as upstream reports it (routed or not)
+		case c != nil && c.TrafficRouting != nil && ro.Status.AvailableReplicas > 0:
 			if w := ro.Status.Canary.Weights; w != nil {
 				actual = w.Canary.Weight
 			}
+		case c != nil && c.TrafficRouting != nil:
+			actual = 0
 		case haveCanary && ro.Status.AvailableReplicas > 0:
 			actual = min(100, canaryAvailable*100/ro.Status.AvailableReplicas)
 		case haveCanary:

@@ -59,6 +59,22 @@ func TestActualWeightIsShareOfAvailablePods(t *testing.T) {
 	if info.ActualWeight != "10" {
 		t.Fatalf("routed actual weight %s", info.ActualWeight)
 	}
+	// As upstream: no weights recorded yet means SetWeight, no available pod
+	// means 0, and past the last step it is 100 whatever the route carries
+	// (0% canary at rest: both Services select the new pods).
+	ro.Status.Canary.Weights = nil
+	if info = Build(Objects{Rollout: ro}, Options{}); info.ActualWeight != "50" {
+		t.Fatalf("routed, no weights: %s", info.ActualWeight)
+	}
+	ro.Status.AvailableReplicas = 0
+	if info = Build(Objects{Rollout: ro}, Options{}); info.ActualWeight != "0" {
+		t.Fatalf("routed, nothing available: %s", info.ActualWeight)
+	}
+	ro.Status.AvailableReplicas, ro.Status.CurrentStepIndex = 5, i32(4)
+	ro.Status.Canary.Weights = &v1alpha1.TrafficWeights{Canary: v1alpha1.WeightDestination{Weight: 0}}
+	if info = Build(Objects{Rollout: ro}, Options{}); info.ActualWeight != "100" {
+		t.Fatalf("routed, all steps done: %s", info.ActualWeight)
+	}
 }
 
 func TestSetWeight(t *testing.T) {
