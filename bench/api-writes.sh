@@ -15,13 +15,7 @@ audit_sandbox sluice-audit "${SANDBOX_NODES:-3}"
 work=$WORK audit=$AUDIT
 kubectl apply --server-side -f "$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" >/dev/null
 kubectl wait --for condition=established --timeout=60s crd/httproutes.gateway.networking.k8s.io >/dev/null
-bin/sluice controller --metrics-bind-address=0 --health-probe-bind-address=0 >"$work/controller.log" 2>&1 &
-ctrl=$!
-cleanup() {
-  kill $ctrl 2>/dev/null || true
-  audit_sandbox_down
-}
-trap cleanup EXIT
+start_controller --metrics-bind-address=0
 kubectl create namespace bench >/dev/null
 
 marks=$work/marks

@@ -18,13 +18,8 @@ source bench/lib/audit-sandbox.sh
 audit_sandbox sluice-scale "$nodes"
 work=$WORK audit=$AUDIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-bin/sluice controller --metrics-bind-address=127.0.0.1:$port --health-probe-bind-address=0 >"$work/controller.log" 2>&1 &
-ctrl=$!
-cleanup() {
-  kill $ctrl 2>/dev/null || true
-  audit_sandbox_down
-}
-trap cleanup EXIT
+start_controller --metrics-bind-address=127.0.0.1:$port
+ctrl=$CTRL
 kubectl create namespace scale >/dev/null
 
 for i in $(seq 1 "$N"); do

@@ -32,3 +32,11 @@ audit_sandbox_down() {
   [[ -n ${KEEP:-} ]] || hack/sandbox/down.sh "$SANDBOX_NAME" 2>/dev/null
   rm -rf "$WORK"
 }
+
+# start_controller ARGS...: runs bin/sluice controller in the background
+# (log in $WORK/controller.log) and removes it and the sandbox on exit.
+start_controller() {
+  bin/sluice controller --health-probe-bind-address=0 "$@" >"$WORK/controller.log" 2>&1 &
+  CTRL=$!
+  trap 'kill $CTRL 2>/dev/null || true; audit_sandbox_down' EXIT
+}

@@ -65,10 +65,7 @@ here. Exit code 1 when there is an error (with --strict, a warning too).`,
 			if err != nil {
 				return err
 			}
-			ns := c.ns
-			if all {
-				ns = ""
-			}
+			ns := c.scope(all)
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()

@@ -45,10 +45,7 @@ Progressing while it has not yet observed the latest spec.`,
 			if err != nil {
 				return err
 			}
-			ns := c.ns
-			if all {
-				ns = ""
-			}
+			ns := c.scope(all)
 			ctx := cmd.Context()
 			ros, err := c.listRollouts(ctx, ns)
 			if err != nil {

@@ -144,6 +144,14 @@ func (c *clients) getRollout(ctx context.Context, name string) (*v1alpha1.Rollou
 	return &ro, nil
 }
 
+// scope is the namespace a listing covers: c's, or every one with -A.
+func (c *clients) scope(all bool) string {
+	if all {
+		return ""
+	}
+	return c.ns
+}
+
 func (c *clients) listRollouts(ctx context.Context, ns string) ([]v1alpha1.Rollout, error) {
 	list, err := c.dyn.Resource(rolloutsGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
