@@ -57,6 +57,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// ReasonStatusWriteFailed: the run's status could not be written.
+const ReasonStatusWriteFailed = "StatusWriteFailed"
+
+func forbiddenHint(err error) string {
+	if apierrors.IsForbidden(err) {
+		return "; grant update on analysisruns/status in the controller's ClusterRole (config/rbac)"
+	}
+	return ""
+}
+
 // Reconcile measures what is due and updates the verdict.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var run v1alpha1.AnalysisRun
@@ -74,6 +84,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.Status().Update(ctx, &run); err != nil {
 			if apierrors.IsConflict(err) {
 				return ctrl.Result{Requeue: true}, nil
+			}
+			if !apierrors.IsNotFound(err) {
+				// Not only in the log: the run cannot record its verdict, so the
+				// Rollout waits on it (fail closed) and an operator must know why.
+				r.Recorder.Eventf(&run, nil, corev1.EventTypeWarning, ReasonStatusWriteFailed, "Analyze",
+					"could not record the measurements of AnalysisRun %s, so its Rollout waits: %v%s", run.Name, err, forbiddenHint(err))
 			}
 			return ctrl.Result{}, err
 		}
