@@ -26,26 +26,14 @@ func TestMissingRBACIsLoud(t *testing.T) {
 	env.StopController()
 	defer env.StartController()
 
-	rule := func(group string, verbs []string, resources ...string) rbacv1.PolicyRule {
-		return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: resources, Verbs: verbs}
-	}
 	read := []string{"get", "list", "watch"}
-	create(t, env,
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}, Rules: []rbacv1.PolicyRule{
-			rule("argoproj.io", []string{"get", "list", "watch", "update", "patch"}, "rollouts", "rollouts/status", "analysisruns", "analysistemplates"),
-			rule("apps", read, "replicasets", "deployments"), // no create: the missing permission
-			rule("", read, "pods"),
-			rule("batch", read, "jobs"),
-			rule("events.k8s.io", []string{"create", "patch"}, "events"),
-		}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "limited"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "limited"}}},
+	stop := runLimitedController(t, env, ns,
+		rule("argoproj.io", []string{"get", "list", "watch", "update", "patch"}, "rollouts", "rollouts/status", "analysisruns", "analysistemplates"),
+		rule("apps", read, "replicasets", "deployments"), // no create: the missing permission
+		rule("", read, "pods"),
+		rule("batch", read, "jobs"),
+		rule("events.k8s.io", []string{"create", "patch"}, "events"),
 	)
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":limited"}
-	stop := env.RunController(cfg, ns)
 
 	create(t, env, templateRollout(ns, "web", "web:1", 2, nil))
 	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
@@ -78,29 +66,17 @@ func TestAnalysisRunStatusWriteFailureIsLoud(t *testing.T) {
 	defer env.StartController()
 	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"ok":true}`) }))
 
-	rule := func(group string, verbs []string, resources ...string) rbacv1.PolicyRule {
-		return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: resources, Verbs: verbs}
-	}
 	all := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
-	create(t, env,
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}, Rules: []rbacv1.PolicyRule{
-			rule("argoproj.io", all, "rollouts", "rollouts/status", "analysisruns", "analysistemplates"), // no analysisruns/status
-			rule("apps", all, "replicasets", "deployments"),
-			rule("", all, "pods", "services", "secrets"),
-			rule("batch", all, "jobs"),
-			rule("events.k8s.io", []string{"create", "patch"}, "events"),
-		}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "limited"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "limited"}}},
-		&v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ok"},
-			Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "ok", SuccessCondition: "result == true",
-				Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.ok}"}}}}}},
+	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ok"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "ok", SuccessCondition: "result == true",
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.ok}"}}}}}})
+	stop := runLimitedController(t, env, ns,
+		rule("argoproj.io", all, "rollouts", "rollouts/status", "analysisruns", "analysistemplates"), // no analysisruns/status
+		rule("apps", all, "replicasets", "deployments"),
+		rule("", all, "pods", "services", "secrets"),
+		rule("batch", all, "jobs"),
+		rule("events.k8s.io", []string{"create", "patch"}, "events"),
 	)
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":limited"}
-	stop := env.RunController(cfg, ns)
 	defer stop()
 
 	ro := templateRollout(ns, "web", "web:1", 2, []v1alpha1.CanaryStep{{SetWeight: ptr(int32(50))},
@@ -123,4 +99,24 @@ func TestAnalysisRunStatusWriteFailureIsLoud(t *testing.T) {
 	if r := getRollout(t, env, ns, "web"); *r.Status.CurrentStepIndex != 1 || r.Status.StableRS == r.Status.CurrentPodHash {
 		t.Fatalf("the Rollout must wait at the analysis step (fail closed): step %d, stable %s", *r.Status.CurrentStepIndex, r.Status.StableRS)
 	}
+}
+
+// runLimitedController runs the controller, for namespace ns only, as a
+// ServiceAccount that has exactly rules there, and returns how to stop it.
+func runLimitedController(t *testing.T, env *testenv.Env, ns string, rules ...rbacv1.PolicyRule) func() {
+	t.Helper()
+	create(t, env,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}, Rules: rules},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "limited"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "limited"}}},
+	)
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":limited"}
+	return env.RunController(cfg, ns)
+}
+
+func rule(group string, verbs []string, resources ...string) rbacv1.PolicyRule {
+	return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: resources, Verbs: verbs}
 }
