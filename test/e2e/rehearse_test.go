@@ -57,6 +57,22 @@ func TestRehearse(t *testing.T) {
 		}
 	})
 
+	t.Run("blue-green: promotes the preview", func(t *testing.T) {
+		ns := env.Namespace(t)
+		create(t, env, service(ns, "api-active", "api"), blueGreenRollout(ns, "api", 2, &v1alpha1.BlueGreenStrategy{
+			ActiveService: "api-active", AutoPromotionEnabled: ptr(false), ScaleDownDelaySeconds: ptr(int32(1))}))
+		before := waitBlueGreen(t, env, ns, "api", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
+			return map[string]int32{r.Status.CurrentPodHash: 2}
+		}).Status.StableRS
+		out, code := newCLI(t, env, ns).run("rehearse", "api", "--yes", "--timeout", "2m")
+		t.Logf("$ kubectl sluice rehearse api -n %s --yes\n%s", ns, out)
+		ro := getRollout(t, env, ns, "api")
+		if code != 0 || !strings.Contains(out, "blue-green: preview, then promotion") || !strings.Contains(out, "→ paused (BlueGreenPause): promote") ||
+			ro.Status.StableRS == before || selectedHash(t, env, ns, "api-active") != ro.Status.StableRS {
+			t.Fatalf("exit %d, stable %s (was %s), active %s:\n%s", code, ro.Status.StableRS, before, selectedHash(t, env, ns, "api-active"), out)
+		}
+	})
+
 	t.Run("fails on an analysis with no data", func(t *testing.T) {
 		ns := env.Namespace(t)
 		prom := testprom.Start(t, nil, time.Second) // nothing exports the metric
