@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -152,7 +153,7 @@ func (c *clients) doctorSnapshot(ctx context.Context, ns string) (*doctor.Snapsh
 	if res, err := c.kube.Discovery().ServerResourcesForGroupVersion("gateway.networking.k8s.io/v1"); err == nil {
 		for _, r := range res.APIResources {
 			if r.Name == "httproutes" {
-				s.HTTPRoutes = map[string]bool{}
+				s.HTTPRoutes = map[string]*gwv1.HTTPRoute{}
 			}
 		}
 	}
@@ -192,12 +193,18 @@ func (c *clients) readNamed(ctx context.Context, ro *v1alpha1.Rollout, s *doctor
 						if n == "" {
 							continue
 						}
-						_, err := c.dyn.Resource(httpRoutesGVR).Namespace(rns).Get(ctx, n, metav1.GetOptions{})
-						if err == nil {
-							s.HTTPRoutes[rns+"/"+n] = true
-						} else if keep(err) != nil {
-							return fmt.Errorf("reading HTTPRoute %s/%s: %w", rns, n, err)
+						u, err := c.dyn.Resource(httpRoutesGVR).Namespace(rns).Get(ctx, n, metav1.GetOptions{})
+						if err != nil {
+							if keep(err) != nil {
+								return fmt.Errorf("reading HTTPRoute %s/%s: %w", rns, n, err)
+							}
+							continue
 						}
+						var rt gwv1.HTTPRoute
+						if err := fromUnstructured(u, &rt); err != nil {
+							return fmt.Errorf("decoding HTTPRoute %s/%s: %w", rns, n, err)
+						}
+						s.HTTPRoutes[rns+"/"+n] = &rt
 					}
 				}
 			}

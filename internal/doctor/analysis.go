@@ -35,11 +35,16 @@ func checkRoute(s Snapshot, ro *v1alpha1.Rollout, obj string, raw []byte) []Find
 		names = append(names, r.Name)
 	}
 	var out []Finding
+	c := ro.Spec.Strategy.Canary
 	for _, n := range names {
-		if !s.HTTPRoutes[key(ns, n)] {
+		rt := s.HTTPRoutes[key(ns, n)]
+		if rt == nil {
 			out = append(out, Finding{Severity: Error, Object: obj, Check: "traffic router",
 				Message: fmt.Sprintf("HTTPRoute %q (namespace %q) named by the gatewayAPI plugin does not exist", n, ns),
 				Fix:     "create it with backendRefs to the stable and canary Services, or fix the name"})
+		} else if err := gatewayapi.CheckRoute(rt, c.StableService, c.CanaryService); err != nil {
+			out = append(out, Finding{Severity: Error, Object: obj, Check: "traffic router", Message: err.Error(),
+				Fix: "add both Services to the backendRefs of the rule that should carry the canary"})
 		}
 	}
 	return out

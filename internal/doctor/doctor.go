@@ -16,6 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
@@ -66,7 +67,7 @@ type Snapshot struct {
 	Templates        map[string]*v1alpha1.AnalysisTemplate
 	ClusterTemplates map[string]*v1alpha1.ClusterAnalysisTemplate
 	// HTTPRoutes is nil when the Gateway API is not installed.
-	HTTPRoutes map[string]bool
+	HTTPRoutes map[string]*gwv1.HTTPRoute
 }
 
 // MetricProbe runs a PromQL query now and says how many samples came back.

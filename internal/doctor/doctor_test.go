@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
@@ -122,8 +123,14 @@ func TestSluiceControllerAndMissingObjects(t *testing.T) {
 	find(t, fs, "traffic router", Error, "the Gateway API (gateway.networking.k8s.io/v1 HTTPRoute) is not installed")
 	find(t, fs, "analysis template", Error, `AnalysisTemplate "error-rate" (spec.strategy.canary.steps[1].analysis) does not exist`)
 	find(t, fs, "service", Error, `Service "litellm-canary" (spec.strategy.canary.canaryService) does not exist`)
-	s.HTTPRoutes = map[string]bool{}
+	s.HTTPRoutes = map[string]*gwv1.HTTPRoute{}
 	find(t, Check(context.Background(), s, nil), "traffic router", Error, `HTTPRoute "web" (namespace "litellm") named by the gatewayAPI plugin does not exist`)
+	rt := &gwv1.HTTPRoute{}
+	rt.Name = "web"
+	rt.Spec.Rules = []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{
+		BackendObjectReference: gwv1.BackendObjectReference{Name: "litellm"}}}}}}
+	s.HTTPRoutes["litellm/web"] = rt
+	find(t, Check(context.Background(), s, nil), "traffic router", Error, `no rule of HTTPRoute "web" has backendRefs to both`)
 
 	ro.Spec.Strategy.Canary.TrafficRouting.Plugins = map[string]runtime.RawExtension{"argoproj-labs/cilium": {Raw: []byte(`{}`)}}
 	find(t, Check(context.Background(), s, nil), "seed bug #1", Error, "is not one Sluice carries")

@@ -119,8 +119,15 @@ func TestGatewayAPICanary(t *testing.T) {
 		ns := env.Namespace(t)
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), routedRollout(ns, "app", "web"))
 		expectDegraded(t, env, ns, "app", "TrafficRouteNotFound", `HTTPRoute "web" named by spec.strategy.canary.trafficRouting.plugins[argoproj-labs/gatewayAPI] was not found`)
+		c := newCLI(t, env, ns)
+		if out, code := c.run("doctor", "--no-metrics"); code != 1 || !strings.Contains(out, `HTTPRoute "web" (namespace "`+ns+`") named by the gatewayAPI plugin does not exist`) {
+			t.Fatalf("doctor with the route missing: exit %d\n%s", code, out)
+		}
 		create(t, env, httpRoute(ns, "web", "app-stable", "app-canary"))
 		expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+		if out, code := c.run("doctor", "--no-metrics"); code != 0 || !strings.Contains(out, "✔ rollout "+ns+"/app") {
+			t.Fatalf("doctor with the route in place: exit %d\n%s", code, out)
+		}
 	})
 
 	t.Run("steps, promote, abort", func(t *testing.T) {

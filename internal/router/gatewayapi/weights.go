@@ -104,3 +104,10 @@ func setRouteWeight(rt *gwv1.HTTPRoute, stable, canary string, w int32) bool {
 	}
 	return changed
 }
+
+// CheckRoute says why the route cannot carry the split between the two
+// Services (nil when a rule names both).
+func CheckRoute(rt *gwv1.HTTPRoute, stable, canary string) error {
+	_, err := routeWeight(rt, stable, canary)
+	return err
+}
