@@ -14,6 +14,16 @@ func routedWorld(t *testing.T, s *v1alpha1.CanaryStrategy) *world {
 	return w
 }
 
+// promoteTo promotes the paused update and expects the next pause at step
+// with canary/stable pods and the router at route.
+func (w *world) promoteTo(canary, stable, step, route int32) {
+	w.t.Helper()
+	w.status.PauseConditions = nil
+	w.settle("v2")
+	w.expect("v2", "v1", canary, stable, v1alpha1.RolloutPhasePaused, step)
+	w.expectRoute(route)
+}
+
 func (w *world) expectRoute(weight int32) {
 	w.t.Helper()
 	if w.route.Weight != weight {
@@ -32,10 +42,7 @@ func TestRoutedSeedSequence(t *testing.T) {
 	w.settle("v2")
 	w.expect("v2", "v1", 1, 5, v1alpha1.RolloutPhasePaused, 1)
 	w.expectRoute(20)
-	w.status.PauseConditions = nil
-	w.settle("v2")
-	w.expect("v2", "v1", 3, 5, v1alpha1.RolloutPhasePaused, 3)
-	w.expectRoute(50)
+	w.promoteTo(3, 5, 3, 50)
 
 	// Last promote: the canary goes to 100%, becomes the stable, and the
 	// router goes back to 0% canary (both Services select the new pods).
@@ -134,14 +141,8 @@ func TestRoutedSetCanaryScale(t *testing.T) {
 	w.settle("v2")
 	w.expect("v2", "v1", 2, 5, v1alpha1.RolloutPhasePaused, 2)
 	w.expectRoute(10)
-	w.status.PauseConditions = nil
-	w.settle("v2")
-	w.expect("v2", "v1", 5, 5, v1alpha1.RolloutPhasePaused, 4)
-	w.expectRoute(10)
-	w.status.PauseConditions = nil
-	w.settle("v2")
-	w.expect("v2", "v1", 2, 5, v1alpha1.RolloutPhasePaused, 7)
-	w.expectRoute(40)
+	w.promoteTo(5, 5, 4, 10)
+	w.promoteTo(2, 5, 7, 40)
 }
 
 // The reconcile that makes the canary stable must not call the Rollout
