@@ -16,7 +16,7 @@ import (
 )
 
 // DefaultScaleDownDelay keeps the old version up after the switch, as upstream.
-const DefaultScaleDownDelay = 30 * time.Second
+const DefaultScaleDownDelay = canary.DefaultScaleDownDelay
 
 // Older is a ReplicaSet that is neither new nor active, with the time it may
 // be scaled down (zero: not yet set).
@@ -191,26 +191,12 @@ func (d *Decision) postPromotion(in Input) Decision {
 
 // DefaultAbortScaleDownDelay keeps an aborted new version's pods after the
 // abort, as upstream (abortScaleDownDelaySeconds).
-const DefaultAbortScaleDownDelay = 30 * time.Second
+const DefaultAbortScaleDownDelay = canary.DefaultAbortScaleDownDelay
 
-// abortedPreview is the aborted new version's pod count: unchanged for
-// abortScaleDownDelaySeconds after the abort (traffic leaves it first),
-// then zero.
+// abortedPreview is the aborted new version's pod count (see
+// canary.Decision.AbortedReplicas).
 func (d *Decision) abortedPreview(in Input) int32 {
-	if in.New == nil || d.Status.AbortedAt == nil {
-		return 0
-	}
-	delay := DefaultAbortScaleDownDelay
-	if s := in.Strategy.AbortScaleDownDelaySeconds; s != nil {
-		delay = time.Duration(*s) * time.Second
-	}
-	if left := d.Status.AbortedAt.Add(delay).Sub(in.Now); left > 0 {
-		if d.RequeueAfter == 0 || left < d.RequeueAfter {
-			d.RequeueAfter = left
-		}
-		return in.New.Replicas
-	}
-	return 0
+	return d.AbortedReplicas(in.Now, in.New, in.Strategy.AbortScaleDownDelaySeconds)
 }
 
 // complete makes the new version the stable (and active) one; the old
@@ -220,10 +206,7 @@ func (d *Decision) complete(in Input, what string) {
 	old := st.StableRS
 	st.StableRS, st.PauseConditions, st.ControllerPause, st.PromoteFull = in.NewHash, nil, false, false
 	d.ActiveHash = in.NewHash
-	delay := DefaultScaleDownDelay
-	if s := in.Strategy.ScaleDownDelaySeconds; s != nil {
-		delay = time.Duration(*s) * time.Second
-	}
+	delay := canary.Seconds(in.Strategy.ScaleDownDelaySeconds, DefaultScaleDownDelay)
 	d.ScaleDownAt[old] = in.Now.Add(delay)
 	d.Scale[old] = in.Replicas
 	d.RequeueAfter = delay

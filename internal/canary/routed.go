@@ -78,7 +78,7 @@ func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
 		route = 0 // stable and canary Services both select the new pods
 	case st.Abort:
 		route = 0
-		canaryN = d.abortedCanaryReplicas(in)
+		canaryN = d.AbortedReplicas(in.Now, in.New, in.Strategy.AbortScaleDownDelaySeconds)
 	case in.New == nil || in.New.Available == 0:
 		route = 0 // never send traffic to a canary with no pod to serve it
 	case in.New.Available < canaryN:
@@ -95,17 +95,16 @@ func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
 	}
 }
 
-// abortedCanaryReplicas keeps an aborted canary's pods for
-// abortScaleDownDelaySeconds after the abort (traffic has left it at once),
-// then scales it to zero.
-func (d *Decision) abortedCanaryReplicas(in Input) int32 {
-	if in.New == nil || d.Status.AbortedAt == nil {
+// AbortedReplicas is an aborted new version's pod count: unchanged for
+// abortScaleDownDelaySeconds (delaySeconds, default 30s) after the abort,
+// while traffic has already left it, then zero. Blue-green uses it too.
+func (d *Decision) AbortedReplicas(now time.Time, newRS *ReplicaSet, delaySeconds *int32) int32 {
+	if newRS == nil || d.Status.AbortedAt == nil {
 		return 0
 	}
-	delay := seconds(in.Strategy.AbortScaleDownDelaySeconds, DefaultAbortScaleDownDelay)
-	if left := d.Status.AbortedAt.Add(delay).Sub(in.Now); left > 0 {
-		d.requeue(left)
-		return in.New.Replicas
+	if left := d.Status.AbortedAt.Add(Seconds(delaySeconds, DefaultAbortScaleDownDelay)).Sub(now); left > 0 {
+		d.Requeue(left)
+		return newRS.Replicas
 	}
 	return 0
 }
@@ -118,26 +117,28 @@ func (d *Decision) delayedScaleDown(in Input, o ReplicaSet, delaySeconds *int32,
 	}
 	at, ok := in.ScaleDownAt[o.Hash]
 	if !ok {
-		at = in.Now.Add(seconds(delaySeconds, def))
+		at = in.Now.Add(Seconds(delaySeconds, def))
 		if d.ScaleDownAt == nil {
 			d.ScaleDownAt = map[string]time.Time{}
 		}
 		d.ScaleDownAt[o.Hash] = at
 	}
 	if left := at.Sub(in.Now); left > 0 {
-		d.requeue(left)
+		d.Requeue(left)
 		return o.Replicas
 	}
 	return 0
 }
 
-func (d *Decision) requeue(after time.Duration) {
+// Requeue asks to be looked at again after at most after.
+func (d *Decision) Requeue(after time.Duration) {
 	if d.RequeueAfter == 0 || after < d.RequeueAfter {
 		d.RequeueAfter = after
 	}
 }
 
-func seconds(s *int32, def time.Duration) time.Duration {
+// Seconds is a strategy's optional seconds field as a duration, def when unset.
+func Seconds(s *int32, def time.Duration) time.Duration {
 	if s == nil {
 		return def
 	}

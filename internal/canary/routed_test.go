@@ -24,6 +24,16 @@ func (w *world) promoteTo(canary, stable, step, route int32) {
 	w.expectRoute(route)
 }
 
+// routedInput is a routed update from v1 to v2 (5 replicas, seed steps) at
+// step idx, with the canary's pods and the router's weight as given.
+func routedInput(idx int32, canary ReplicaSet, route int32) Input {
+	s := seedStrategy()
+	st := v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v2", CurrentStepHash: StepsHash(s.Steps), CurrentStepIndex: ptr32(idx)}
+	canary.Hash = "v2"
+	return Input{Now: time.Unix(1_000_000, 0), Replicas: 5, Strategy: s, Status: st, NewHash: "v2", Revision: 2,
+		New: &canary, Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5}, Route: &Route{Weight: route}}
+}
+
 func (w *world) expectRoute(weight int32) {
 	w.t.Helper()
 	if w.route.Weight != weight {
@@ -71,11 +81,7 @@ func TestRoutedSeedSequence(t *testing.T) {
 // A step is not done, and traffic does not move, until the canary's pods
 // are available; a canary with no available pod gets no traffic at all.
 func TestRoutedHoldsTrafficUntilCanaryAvailable(t *testing.T) {
-	s := seedStrategy()
-	st := v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v2", CurrentStepHash: StepsHash(s.Steps), CurrentStepIndex: ptr32(0)}
-	in := Input{Now: time.Unix(1_000_000, 0), Replicas: 5, Strategy: s, Status: st, NewHash: "v2", Revision: 2,
-		New: &ReplicaSet{Hash: "v2", Replicas: 1, Current: 1, Available: 0}, Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5},
-		Route: &Route{Weight: 0}}
+	in := routedInput(0, ReplicaSet{Replicas: 1, Current: 1, Available: 0}, 0)
 	d := Plan(in)
 	if *d.RouteWeight != 0 || *d.Status.CurrentStepIndex != 0 || d.Scale["v2"] != 1 || d.Scale["v1"] != 5 {
 		t.Fatalf("unavailable canary: route %d step %d scale %v; want 0, step 0, v2=1 v1=5", *d.RouteWeight, *d.Status.CurrentStepIndex, d.Scale)
@@ -148,11 +154,7 @@ func TestRoutedSetCanaryScale(t *testing.T) {
 // The reconcile that makes the canary stable must not call the Rollout
 // Healthy: the old stable still has all its pods for scaleDownDelaySeconds.
 func TestRoutedPromotionIsNotHealthyWhileOldPodsRemain(t *testing.T) {
-	s := seedStrategy()
-	st := v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v2", CurrentStepHash: StepsHash(s.Steps), CurrentStepIndex: ptr32(4)}
-	in := Input{Now: time.Unix(1_000_000, 0), Replicas: 5, Strategy: s, Status: st, NewHash: "v2", Revision: 2,
-		New: &ReplicaSet{Hash: "v2", Replicas: 5, Current: 5, Available: 5}, Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5},
-		Route: &Route{Weight: 100}}
+	in := routedInput(4, ReplicaSet{Replicas: 5, Current: 5, Available: 5}, 100)
 	d := Plan(in)
 	if d.Status.StableRS != "v2" {
 		t.Fatalf("stable %s, want the canary promoted", d.Status.StableRS)
