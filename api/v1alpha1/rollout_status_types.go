@@ -61,6 +61,10 @@ const (
 	// RolloutWorkloadStillServing: Sluice's warning that the Deployment named
 	// by workloadRef still has pods serving next to the Rollout's own.
 	RolloutWorkloadStillServing RolloutConditionType = "WorkloadStillServing"
+	// RolloutStableRepaired: Sluice's note that the ReplicaSet named by
+	// status.stableRS disappeared and another one that serves was recorded as
+	// stable in its place. It stays until the next update completes.
+	RolloutStableRepaired RolloutConditionType = "StableReplicaSetRepaired"
 )
 
 // RolloutCondition is one observed fact about the Rollout.

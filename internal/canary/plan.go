@@ -164,8 +164,12 @@ func Plan(in Input) Decision {
 		if !noStable {
 			d.Scale[in.Stable.Hash] = next.Stable
 		}
-		for _, o := range in.Older {
-			d.Scale[o.Hash] = 0
+		older := make([]replicas.RSState, len(in.Older))
+		for i, o := range in.Older { // newest first: drain the oldest first
+			older[len(older)-1-i] = replicas.RSState{Replicas: o.Replicas, Current: o.Current, Available: o.Available}
+		}
+		for i, n := range replicas.DrainOlder(rin, older) {
+			d.Scale[in.Older[len(older)-1-i].Hash] = n
 		}
 		settled = replicas.Settled(rin)
 	}

@@ -1,0 +1,117 @@
+package canary
+
+import (
+	"sort"
+	"testing"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+)
+
+// slowWorld is a fake cluster where new pods become available one per
+// reconcile, so a plan that drops pods before their replacements are ready
+// shows as availability below the floor.
+type slowWorld struct {
+	*world
+	minAvail int32
+}
+
+func (w *slowWorld) available() int32 {
+	var n int32
+	for _, r := range w.rs {
+		n += r.Available
+	}
+	return n
+}
+
+// step reconciles once with hash as the current template, then makes one
+// pending pod available (oldest hash name first). It reports whether
+// anything changed.
+func (w *slowWorld) step(hash string) bool {
+	in := Input{Now: w.now, Replicas: 5, Strategy: w.strategy, Status: w.status, NewHash: hash, Revision: 3, New: w.rs[hash]}
+	if s := w.rs[w.status.StableRS]; s != nil && w.status.StableRS != hash {
+		in.Stable = s
+	}
+	hashes := make([]string, 0, len(w.rs))
+	for h := range w.rs {
+		hashes = append(hashes, h)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(hashes))) // newest first, as the reconciler passes them
+	for _, h := range hashes {
+		if h != hash && (in.Stable == nil || h != in.Stable.Hash) {
+			in.Older = append(in.Older, *w.rs[h])
+		}
+	}
+	d := Plan(in)
+	changed := !equalStatus(w.status, d.Status)
+	w.status, w.last = d.Status, d
+	for h, n := range d.Scale {
+		r := w.rs[h]
+		if r == nil {
+			r = &ReplicaSet{Hash: h}
+			w.rs[h] = r
+		}
+		if r.Replicas != n {
+			changed = true
+		}
+		r.Replicas, r.Current = n, n
+		r.Available = min(r.Available, n) // scale-down removes pods; scale-up adds pending ones
+	}
+	w.minAvail = min(w.minAvail, w.available())
+	sort.Strings(hashes)
+	for _, h := range hashes {
+		if r := w.rs[h]; r.Available < r.Current {
+			r.Available++
+			changed = true
+			break
+		}
+	}
+	w.minAvail = min(w.minAvail, w.available())
+	return changed
+}
+
+func (w *slowWorld) settle(t *testing.T, hash string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if !w.step(hash) {
+			return
+		}
+	}
+	t.Fatal("plan did not converge")
+}
+
+// A hot-fix (a third revision) or a rollback arriving while the canary
+// serves half the pods must never take the replaced version to zero before
+// the pods replacing it are available: 5 replicas, maxUnavailable 25% → at
+// least 4 available throughout.
+func TestReplacedCanaryDrainsWithinMaxUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name, next string
+		canary     int32 // pods of next at its first pause
+	}{
+		{"hot-fix v3 during the 50% pause", "v3", 1},
+		{"rollback to the stable v1 during the 50% pause", "v1", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &slowWorld{world: newWorld(t, seedStrategy()), minAvail: 1 << 30}
+			w.settle(t, "v1")
+			w.settle(t, "v2")
+			w.status.PauseConditions = nil
+			w.settle(t, "v2")
+			if w.rs["v2"].Available != 3 || w.rs["v1"].Available != 3 {
+				t.Fatalf("setup: want 3+3 at the 50%% pause, have v2=%+v v1=%+v", *w.rs["v2"], *w.rs["v1"])
+			}
+			w.minAvail = w.available()
+			w.settle(t, tc.next)
+			if w.minAvail < 4 {
+				t.Fatalf("available pods dropped to %d, below the floor 4", w.minAvail)
+			}
+			if w.rs["v2"].Replicas != 0 || w.rs[tc.next].Replicas != tc.canary {
+				t.Fatalf("want v2 drained and %s at %d; have v2=%+v %s=%+v (%s %q)", tc.next, tc.canary,
+					*w.rs["v2"], tc.next, *w.rs[tc.next], w.last.Phase, w.last.Message)
+			}
+			if tc.next == "v1" && w.last.Phase != v1alpha1.RolloutPhaseHealthy {
+				t.Fatalf("a rollback to the stable ends Healthy, is %s %q", w.last.Phase, w.last.Message)
+			}
+		})
+	}
+}
