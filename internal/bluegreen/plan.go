@@ -140,6 +140,7 @@ func Plan(in Input) Decision {
 		d.note(false, "ActiveSwitched", fmt.Sprintf("Rollout switched the active Service to revision %d (%s); "+
 			"postPromotionAnalysis decides whether it stays, the old version is kept until then", in.Revision, in.NewHash))
 		d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, waitingForPostPromotion
+		d.Waiting = d.Message
 		return d
 	}
 	d.complete(in, fmt.Sprintf("Rollout switched the active Service to revision %d (%s)", in.Revision, in.NewHash))
@@ -164,6 +165,7 @@ func (d *Decision) postPromotion(in Input) Decision {
 	switch v {
 	case canary.Wait:
 		d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, waitingForPostPromotion
+		d.Waiting = d.Message
 		return *d
 	case canary.Abort:
 		st.Abort = true
@@ -222,6 +224,7 @@ func (d *Decision) promoted(in Input) bool {
 		switch v, msg := in.PrePromotion(); v {
 		case canary.Wait:
 			d.Phase, d.Message = v1alpha1.RolloutPhaseProgressing, "waiting for prePromotionAnalysis"
+			d.Waiting = d.Message
 			return false
 		case canary.Abort:
 			st.Abort = true
@@ -281,9 +284,8 @@ func (d *Decision) scaleOlder(in Input) {
 			d.Scale[o.Hash] = 0
 		default:
 			d.Scale[o.Hash] = o.Replicas
-			if left := o.ScaleDownAt.Sub(in.Now); d.RequeueAfter == 0 || left < d.RequeueAfter {
-				d.RequeueAfter = left
-			}
+			d.Requeue(o.ScaleDownAt.Sub(in.Now))
+			d.Waiting = "waiting for old pods' scale-down delay"
 		}
 	}
 }

@@ -84,6 +84,10 @@ type Decision struct {
 	RouteWeight *int32
 	// ScaleDownAt are new scale-down deadlines to stamp on old ReplicaSets.
 	ScaleDownAt map[string]time.Time
+	// Waiting says what the update waits on that is not pods progressing (an
+	// AnalysisRun, a scale-down delay); "" when it waits on pods. The
+	// progress deadline does not count while it is set, as upstream.
+	Waiting string
 }
 
 // Plan walks the canary steps from the observed state.
@@ -237,6 +241,7 @@ func walk(in Input, d *Decision, idx int32) (int32, bool) {
 			}
 			switch v, msg := in.Gate.Step(idx, s.Analysis); v {
 			case Wait:
+				d.Waiting = fmt.Sprintf("waiting for the analysis at step %d/%d", idx, len(steps))
 				return idx, false
 			case Pause:
 				if FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {

@@ -104,6 +104,7 @@ func (d *Decision) AbortedReplicas(now time.Time, newRS *ReplicaSet, delaySecond
 	}
 	if left := d.Status.AbortedAt.Add(Seconds(delaySeconds, DefaultAbortScaleDownDelay)).Sub(now); left > 0 {
 		d.Requeue(left)
+		d.Waiting = "waiting for the aborted pods' scale-down delay"
 		return newRS.Replicas
 	}
 	return 0
@@ -125,6 +126,7 @@ func (d *Decision) delayedScaleDown(in Input, o ReplicaSet, delaySeconds *int32,
 	}
 	if left := at.Sub(in.Now); left > 0 {
 		d.Requeue(left)
+		d.Waiting = "waiting for old pods' scale-down delay"
 		return o.Replicas
 	}
 	return 0

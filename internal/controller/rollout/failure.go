@@ -20,6 +20,7 @@ const (
 	ReasonReplicaSetConflict   = "ReplicaSetNameConflict"
 	ReasonReconcileError       = "ReconcileError"
 	ReasonProgressDeadline     = "ProgressDeadlineExceeded"
+	ReasonRolloutWaiting       = "RolloutWaiting"
 	ReasonWorkloadStillServing = "WorkloadStillServing"
 	ReasonWorkloadScaledDown   = "WorkloadScaledDown"
 	ReasonWorkloadNotServing   = "WorkloadNotServing"

@@ -214,6 +214,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		return ctrl.Result{}, err
 	}
 	newRS := obs.byHash(obs.hash)
+	repairStable(ro, obs, newRS, now, n)
+	stableBefore := ro.Status.StableRS
+	if err := r.clearServingDeadlines(ctx, obs, obs.hash, ro.Status.StableRS); err != nil {
+		return ctrl.Result{}, err
+	}
 	rev := obs.maxRevision() + 1
 	if newRS != nil {
 		rev = revision(newRS)
@@ -258,6 +263,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		return ctrl.Result{}, err
 	}
 	*n = append(*n, d.Events...)
+	if d.Status.StableRS == obs.hash && stableBefore != obs.hash {
+		conditions.Remove(&ro.Status, v1alpha1.RolloutStableRepaired) // an update completed since
+	}
 	ro.Status.PauseConditions, ro.Status.ControllerPause = d.Status.PauseConditions, d.Status.ControllerPause
 	ro.Status.Abort, ro.Status.AbortedAt, ro.Status.PromoteFull = d.Status.Abort, d.Status.AbortedAt, d.Status.PromoteFull
 	ro.Status.CurrentPodHash, ro.Status.CurrentStepHash = d.Status.CurrentPodHash, d.Status.CurrentStepHash

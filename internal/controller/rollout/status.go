@@ -72,6 +72,13 @@ func (r *Reconciler) setProgress(ro *v1alpha1.Rollout, prev *v1alpha1.RolloutSta
 		return 0
 	}
 
+	if d.Waiting != "" {
+		// Waiting on analysis or a scale-down delay is not pods failing to
+		// progress: the deadline starts again once the wait is over.
+		conditions.Set(st, v1alpha1.RolloutProgressing, T, ReasonRolloutWaiting,
+			fmt.Sprintf("ReplicaSet %q is %s; the progress deadline does not count meanwhile.", newRS, d.Waiting), now)
+		return 0
+	}
 	deadline := defaultProgressDeadline
 	if ro.Spec.ProgressDeadlineSeconds != nil {
 		deadline = time.Duration(*ro.Spec.ProgressDeadlineSeconds) * time.Second
