@@ -45,6 +45,11 @@ type Input struct {
 	New      *ReplicaSet // nil until created
 	Stable   *ReplicaSet // the ReplicaSet named by status.stableRS, nil if gone
 	Older    []ReplicaSet
+	// Hold keeps the Rollout where it is while it is Degraded for a reason in
+	// its spec (an unsupported step, a missing template, a name conflict):
+	// no step is walked and no ReplicaSet is created, but spec.replicas (an
+	// HPA's /scale) and abort still apply to the ReplicaSets that exist.
+	Hold bool
 	// Gate judges analysis steps; nil means there is no analysis support and
 	// an analysis step holds the Rollout (fail closed).
 	Gate StepGate
@@ -110,7 +115,7 @@ func Plan(in Input) Decision {
 		}
 		st.CurrentStepHash = sh
 	}
-	if st.StableRS == "" {
+	if st.StableRS == "" && (!in.Hold || in.New != nil) {
 		st.StableRS = in.NewHash // the first revision goes straight to full scale
 	}
 	noStable := st.StableRS == in.NewHash || in.Stable == nil
@@ -142,6 +147,8 @@ func Plan(in Input) Decision {
 		}
 		idx = nSteps
 		st.PauseConditions, st.ControllerPause = nil, false
+	case in.Hold:
+		paused = len(st.PauseConditions) > 0 || in.SpecPaused
 	default:
 		idx, paused = walk(in, &d, idx)
 	}
@@ -155,6 +162,9 @@ func Plan(in Input) Decision {
 		PromoteFull: st.PromoteFull, NoStableHash: noStable, Aborted: st.Abort,
 		StepsDone: idx >= nSteps, SetWeight: setWeightAt(steps, idx),
 	})
+	if in.Hold && in.New == nil && !noStable {
+		weight = 0 // no canary will be created: the stable keeps every pod
+	}
 	rin := replicaInput(in, weight, noStable)
 	var next replicas.Plan
 	var settled bool
@@ -178,6 +188,9 @@ func Plan(in Input) Decision {
 		settled = replicas.Settled(rin)
 	}
 
+	if in.Hold && in.New == nil {
+		delete(d.Scale, in.NewHash) // never create a ReplicaSet while held
+	}
 	// A fully promoted canary becomes the stable.
 	if !noStable && !st.Abort && idx >= nSteps && settled {
 		st.StableRS = in.NewHash

@@ -115,3 +115,45 @@ func TestReplacedCanaryDrainsWithinMaxUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// A Rollout held on a spec problem walks no step and creates no
+// ReplicaSet, but follows spec.replicas and abort.
+func TestHoldScalesAndAbortsButWalksNoStep(t *testing.T) {
+	s := seedStrategy()
+	status := func(step int32) v1alpha1.RolloutStatus {
+		return v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v2", CurrentStepHash: StepsHash(s.Steps), CurrentStepIndex: ptr32(step)}
+	}
+	t.Run("at rest, the template changed to one that is held: the stable follows spec.replicas", func(t *testing.T) {
+		st := status(4)
+		st.CurrentPodHash = "v1"
+		d := Plan(Input{Replicas: 8, Strategy: s, Status: st, NewHash: "v2", Hold: true,
+			Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5}})
+		if _, ok := d.Scale["v2"]; ok || d.Scale["v1"] != 8 {
+			t.Fatalf("want v1 scaled to 8 and no v2; scale %v", d.Scale)
+		}
+	})
+	t.Run("mid-canary: an HPA scale-up keeps the step's split, no step is walked", func(t *testing.T) {
+		d := Plan(Input{Replicas: 10, Strategy: s, Status: status(2), NewHash: "v2", Hold: true,
+			New:    &ReplicaSet{Hash: "v2", Replicas: 1, Current: 1, Available: 1},
+			Stable: &ReplicaSet{Hash: "v1", Replicas: 4, Current: 4, Available: 4}})
+		if *d.Status.CurrentStepIndex != 2 || d.Scale["v1"] <= 4 {
+			t.Fatalf("want step 2 kept and the stable growing toward 10; step %d scale %v", *d.Status.CurrentStepIndex, d.Scale)
+		}
+	})
+	t.Run("abort still aborts", func(t *testing.T) {
+		st := status(1)
+		st.Abort = true
+		d := Plan(Input{Replicas: 5, Strategy: s, Status: st, NewHash: "v2", Hold: true,
+			New:    &ReplicaSet{Hash: "v2", Replicas: 1, Current: 1, Available: 1},
+			Stable: &ReplicaSet{Hash: "v1", Replicas: 4, Current: 4, Available: 4}})
+		if d.Scale["v1"] != 5 || d.Status.AbortedAt == nil {
+			t.Fatalf("want the stable back at 5 and abortedAt set; scale %v status %+v", d.Scale, d.Status)
+		}
+	})
+	t.Run("a new Rollout held creates nothing and records no stable", func(t *testing.T) {
+		d := Plan(Input{Replicas: 5, Strategy: s, NewHash: "v1", Hold: true})
+		if len(d.Scale) != 0 || d.Status.StableRS != "" {
+			t.Fatalf("want nothing; scale %v stableRS %q", d.Scale, d.Status.StableRS)
+		}
+	})
+}

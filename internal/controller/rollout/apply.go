@@ -80,7 +80,7 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 		var existing appsv1.ReplicaSet
 		if gerr := r.Get(ctx, client.ObjectKeyFromObject(rs), &existing); gerr == nil && !metav1.IsControlledBy(&existing, ro) {
 			return nil, fail(ReasonReplicaSetConflict, "ReplicaSet %q exists and is not owned by this Rollout; "+
-				"delete or rename it so the Rollout can create its own", rs.Name)
+				"look at what it runs before anything else: if it serves nothing, rename or delete it so the Rollout can create its own", rs.Name)
 		}
 		return nil, err // our own, not yet in the cache: retry
 	}

@@ -39,6 +39,23 @@ type Failure struct {
 	// Recheck is how soon to look again when nothing watched will say that
 	// the cause is gone (default failureRecheck).
 	Recheck time.Duration
+	// Holdable marks a spec problem the Rollout can wait on without
+	// freezing: its steps stop but spec.replicas and abort still apply.
+	Holdable bool
+	// Held is set once the reconcile did hold that way; the message says so.
+	Held bool
+}
+
+// heldNote ends the message of a Failure the Rollout is held on.
+const heldNote = " Meanwhile the steps wait; spec.replicas (scaling) and abort still apply."
+
+// holdable returns err as a Failure the Rollout can be held on, or nil.
+func holdable(err error) *Failure {
+	var f *Failure
+	if errors.As(err, &f) && !f.Invalid {
+		return f
+	}
+	return nil
 }
 
 func (f *Failure) Error() string { return f.Reason + ": " + f.Message }

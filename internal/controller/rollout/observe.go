@@ -99,8 +99,10 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 			kind = "plugin"
 		}
 		if kind != "" {
-			return fail(ReasonStepNotSupported, "spec.strategy.canary.steps[%d].%s is not supported by this version of Sluice yet; "+
-				"no ReplicaSet was touched. Replace it with a pause step and promote by hand", i, kind)
+			f := fail(ReasonStepNotSupported, "spec.strategy.canary.steps[%d].%s is not supported by this version of Sluice yet; "+
+				"no step is taken and no ReplicaSet is created. Replace it with a pause step and promote by hand.", i, kind)
+			f.Holdable = true
+			return f
 		}
 	}
 	return nil

@@ -187,11 +187,15 @@ func (r *Reconciler) setFailure(ro *v1alpha1.Rollout, f *Failure, now metav1.Tim
 	} else {
 		conditions.Remove(st, v1alpha1.RolloutInvalidSpec)
 	}
-	changed := conditions.Set(st, v1alpha1.RolloutProgressing, corev1.ConditionFalse, f.Reason, f.Message, now)
+	msg := f.Message
+	if f.Held {
+		msg += heldNote
+	}
+	changed := conditions.Set(st, v1alpha1.RolloutProgressing, corev1.ConditionFalse, f.Reason, msg, now)
 	st.Phase = v1alpha1.RolloutPhaseDegraded
-	st.Message = f.Reason + ": " + f.Message
+	st.Message = f.Reason + ": " + msg
 	if changed {
-		n.warn(f.Reason, f.Message)
+		n.warn(f.Reason, msg)
 	}
 }
 
@@ -205,8 +209,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if errs := validation.Rollout(ro); len(errs) > 0 {
 		return ctrl.Result{}, &Failure{Reason: ReasonInvalidSpec, Invalid: true, Message: errs.ToAggregate().Error()}
 	}
-	if f := unsupported(ro); f != nil {
-		return ctrl.Result{}, f
+	// held is a spec problem the Rollout waits on without freezing: the
+	// steps stop, but scaling and abort still apply (see canary.Input.Hold).
+	held := unsupported(ro)
+	if held != nil && !held.Holdable {
+		return ctrl.Result{}, held
 	}
 	prev := ro.Status.DeepCopy()
 	obs, err := r.observe(ctx, ro)
@@ -226,7 +233,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	var d canary.Decision
 	var bg *bluegreen.Decision
 	var rd *routing
-	var routeRequeue time.Duration
+	var routeRequeue, persistFirst time.Duration
 	if ro.Spec.Strategy.BlueGreen != nil {
 		bg, err = r.planBlueGreen(ctx, ro, obs, newRS, rev, now)
 		if err != nil {
@@ -237,8 +244,19 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		if rd, err = r.observeRouting(ctx, ro); err != nil {
 			return ctrl.Result{}, err
 		}
-		if d, err = r.planCanary(ctx, ro, obs, newRS, rev, now, rd); err != nil {
-			return ctrl.Result{}, err
+		if d, err = r.planCanary(ctx, ro, obs, newRS, rev, now, rd, held != nil); err != nil {
+			if held = holdable(err); held == nil {
+				return ctrl.Result{}, err
+			}
+		}
+		if stepMovedOn(prev, &d.Status) && changesScale(obs, d, rd) {
+			// Persist the new step before scaling for it: were the status
+			// write lost after the scale, the next reconcile would plan for
+			// the old step and shrink the canary it just grew.
+			d.Scale, d.ScaleDownAt, persistFirst = nil, nil, time.Second
+			if rd != nil {
+				d.RouteWeight = &rd.weight
+			}
 		}
 	}
 	if rd != nil {
@@ -256,6 +274,15 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		}
 	}
 	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev)
+	var conflict *Failure
+	if errors.As(err, &conflict) && conflict.Reason == ReasonReplicaSetConflict && bg == nil && held == nil {
+		// The new ReplicaSet cannot be created: hold where we are, and
+		// still scale what exists (spec.replicas, abort).
+		held = conflict
+		if d, err = r.planCanary(ctx, ro, obs, nil, rev, now, rd, true); err == nil {
+			newRS, err = r.applyScale(ctx, ro, obs, nil, d.Scale, rev)
+		}
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -290,20 +317,45 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		return ctrl.Result{}, err
 	}
 	res := ctrl.Result{RequeueAfter: d.RequeueAfter}
-	for _, after := range []time.Duration{requeue, restart, routeRequeue} {
+	for _, after := range []time.Duration{requeue, restart, routeRequeue, persistFirst} {
 		if after > 0 && (res.RequeueAfter == 0 || after < res.RequeueAfter) {
 			res.RequeueAfter = after
 		}
 	}
+	if held != nil {
+		held.Held = true
+		return res, held
+	}
 	return res, nil
+}
+
+// stepMovedOn reports whether the plan moved the canary to a later step
+// than the status last written says.
+func stepMovedOn(prev, cur *v1alpha1.RolloutStatus) bool {
+	return prev.CurrentStepIndex != nil && cur.CurrentStepIndex != nil && *cur.CurrentStepIndex > *prev.CurrentStepIndex &&
+		prev.CurrentPodHash == cur.CurrentPodHash && !cur.Abort
+}
+
+// changesScale reports whether the decision changes any ReplicaSet's
+// spec.replicas or a known traffic weight.
+func changesScale(obs *observed, d canary.Decision, rd *routing) bool {
+	if rd != nil && (rd.weight < 0 || (d.RouteWeight != nil && *d.RouteWeight != rd.weight)) {
+		return rd.weight >= 0
+	}
+	for _, rs := range obs.owned {
+		if want, ok := d.Scale[rs.Labels[PodTemplateHashLabel]]; ok && rs.Spec.Replicas != nil && *rs.Spec.Replicas != want {
+			return true
+		}
+	}
+	return false
 }
 
 // planCanary asks the canary planner what to do, with analysis steps gated
 // by their AnalysisRuns.
 func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, newRS *appsv1.ReplicaSet,
-	rev int64, now metav1.Time, rd *routing) (canary.Decision, error) {
+	rev int64, now metav1.Time, rd *routing, hold bool) (canary.Decision, error) {
 	in := canary.Input{
-		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused,
+		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused, Hold: hold,
 		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
 	}
 	if rd != nil {
