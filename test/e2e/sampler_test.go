@@ -24,12 +24,23 @@ type availabilitySampler struct {
 
 func sampleAvailability(t *testing.T, env *testenv.Env, ns, rollout string) *availabilitySampler {
 	t.Helper()
-	w, err := env.Kube.AppsV1().ReplicaSets(ns).Watch(ctx, metav1.ListOptions{})
+	// List first, then watch from there: the watch's initial ADDED events
+	// would otherwise be summed one ReplicaSet at a time.
+	list, err := env.Kube.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("listing ReplicaSets: %v", err)
+	}
+	avail := map[string]int32{}
+	for i := range list.Items {
+		if ref := metav1.GetControllerOf(&list.Items[i]); ref != nil && ref.Name == rollout {
+			avail[list.Items[i].Name] = list.Items[i].Status.AvailableReplicas
+		}
+	}
+	w, err := env.Kube.AppsV1().ReplicaSets(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
 	if err != nil {
 		t.Fatalf("watching ReplicaSets: %v", err)
 	}
 	s := &availabilitySampler{min: 1 << 30, w: w, done: make(chan struct{})}
-	avail := map[string]int32{}
 	go func() {
 		defer close(s.done)
 		for ev := range w.ResultChan() {
