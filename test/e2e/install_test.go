@@ -49,8 +49,9 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"create", "apps", "replicasets", "", "team-a", true},
 		{"patch", "argoproj.io", "rollouts", "status", "team-a", true},
 		{"create", "argoproj.io", "analysisruns", "", "team-b", true},
-		{"delete", "", "pods", "", "team-a", true},    // spec.restartAt
-		{"patch", "", "services", "", "team-a", true}, // blue-green switch, routed canary
+		{"create", "", "pods", "eviction", "team-a", true}, // spec.restartAt evicts (PodDisruptionBudgets hold)
+		{"delete", "", "pods", "", "team-a", false},        // and never deletes pods directly
+		{"patch", "", "services", "", "team-a", true},      // blue-green switch, routed canary
 		{"create", "batch", "jobs", "", "team-a", true},
 		{"update", "gateway.networking.k8s.io", "httproutes", "", "team-a", true}, // Gateway API weights
 		{"update", "coordination.k8s.io", "leases", "", ns, true},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -261,4 +262,49 @@ func waitSpec(t *testing.T, env *testenv.Env, ns, rollout, hash string, want int
 		rss := replicaSets(t, env, ns, rollout)
 		return rss[hash].Spec == want, fmt.Sprintf("want %s at %d: %s", hash, want, describeRS(rss))
 	})
+}
+
+// spec.restartAt evicts pods through the Eviction API, so a
+// PodDisruptionBudget holds: a budget that allows no disruption blocks the
+// restart (loudly), and relaxing it lets the restart finish.
+func TestRestartAtRespectsDisruptionBudget(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "web", "web:1", 3, nil)
+	create(t, env, ro)
+	expectCanary(t, env, ns, "web", 3, 0, v1alpha1.RolloutPhaseHealthy, -1)
+	minAvail := intstr.FromInt32(3)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvail,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	create(t, env, pdb)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		var got policyv1.PodDisruptionBudget
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(pdb), &got)
+		return got.Status.ObservedGeneration == got.Generation && got.Status.CurrentHealthy == 3, "waiting for the budget's status"
+	})
+	time.Sleep(1100 * time.Millisecond) // pods created strictly before restartAt
+	at := metav1.Now().Rfc3339Copy()
+	patchSpec(t, env, ro, `{"spec":{"restartAt":"`+at.UTC().Format(time.RFC3339)+`"}}`)
+	hasWarning(t, env, ns, "web", "RestartBlockedByDisruptionBudget", "PodDisruptionBudget")
+	if got := getRollout(t, env, ns, "web"); got.Status.RestartedAt != nil {
+		t.Fatal("the restart finished although the budget allowed no eviction")
+	}
+	pods, err := env.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || !p.CreationTimestamp.Before(&at) {
+			t.Fatalf("pod %s was restarted through the budget", p.Name)
+		}
+	}
+
+	patchSpec(t, env, pdb, `{"spec":{"minAvailable":2}}`)
+	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
+		got := getRollout(t, env, ns, "web")
+		return got.Status.RestartedAt != nil && got.Status.RestartedAt.Equal(&at), "restartedAt not set yet"
+	})
+	expectCanary(t, env, ns, "web", 3, 0, v1alpha1.RolloutPhaseHealthy, -1)
 }

@@ -53,7 +53,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments/scale,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
@@ -230,6 +231,12 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if newRS != nil {
 		rev = revision(newRS)
 	}
+	// Restarts first: pods just evicted are not yet counted unavailable, so
+	// nothing is scaled in the same reconcile (the next one reads them).
+	evicted, restart, err := r.restartPods(ctx, ro, obs, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	var d canary.Decision
 	var bg *bluegreen.Decision
 	var rd *routing
@@ -253,13 +260,17 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 			// Persist the new step before scaling for it: were the status
 			// write lost after the scale, the next reconcile would plan for
 			// the old step and shrink the canary it just grew.
-			d.Scale, d.ScaleDownAt, persistFirst = nil, nil, time.Second
-			if rd != nil {
-				d.RouteWeight = &rd.weight
-			}
+			deferScale(&d, rd)
+			persistFirst = time.Second
 		}
 	}
-	if rd != nil {
+	if evicted > 0 {
+		deferScale(&d, rd)
+		if bg != nil {
+			bg.Decision = d
+		}
+	}
+	if rd != nil && d.RouteWeight != nil {
 		// Before scaling: traffic leaves an aborted canary before its pods do.
 		ro.Status.StableRS = d.Status.StableRS
 		if routeRequeue, err = r.applyRouting(ctx, ro, obs.hash, rd, d); err != nil {
@@ -312,10 +323,6 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if err := r.cleanupHistory(ctx, ro, obs, newRS); err != nil {
 		return ctrl.Result{}, err
 	}
-	restart, err := r.restartPods(ctx, ro, obs, now)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
 	res := ctrl.Result{RequeueAfter: d.RequeueAfter}
 	for _, after := range []time.Duration{requeue, restart, routeRequeue, persistFirst} {
 		if after > 0 && (res.RequeueAfter == 0 || after < res.RequeueAfter) {
@@ -327,6 +334,15 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		return res, held
 	}
 	return res, nil
+}
+
+// deferScale leaves every ReplicaSet and the traffic weight as they are
+// in this reconcile; the next one scales from what it reads then.
+func deferScale(d *canary.Decision, rd *routing) {
+	d.Scale, d.ScaleDownAt, d.RouteWeight = nil, nil, nil
+	if rd != nil && rd.weight >= 0 {
+		d.RouteWeight = &rd.weight
+	}
 }
 
 // stepMovedOn reports whether the plan moved the canary to a later step

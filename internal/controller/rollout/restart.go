@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -15,17 +17,24 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
+// ReasonRestartBlocked: a PodDisruptionBudget refused an eviction for
+// spec.restartAt; the restart waits and tries again.
+const ReasonRestartBlocked = "RestartBlockedByDisruptionBudget"
+
 // restartPods carries out spec.restartAt: every pod created before it is
-// deleted, oldest first, never more at once than maxUnavailable (at least
-// one) allows, so the ReplicaSets replace them without an outage. When none
-// is left, status.restartedAt records it. It returns when to look again.
-func (r *Reconciler) restartPods(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, now metav1.Time) (time.Duration, error) {
+// evicted (the Eviction API, so PodDisruptionBudgets hold), oldest first,
+// never more at once than maxUnavailable (at least one) allows, so the
+// ReplicaSets replace them without an outage. When none is left,
+// status.restartedAt records it. It returns how many pods it evicted (the
+// caller scales nothing down in that reconcile: availability must be read
+// after the evictions, not before) and when to look again.
+func (r *Reconciler) restartPods(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, now metav1.Time) (int, time.Duration, error) {
 	at, st := ro.Spec.RestartAt, &ro.Status
 	if at == nil || (st.RestartedAt != nil && !st.RestartedAt.Before(at)) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if at.After(now.Time) {
-		return at.Sub(now.Time), nil
+		return 0, at.Sub(now.Time), nil
 	}
 	owned := map[string]bool{}
 	var want int32
@@ -37,7 +46,7 @@ func (r *Reconciler) restartPods(ctx context.Context, ro *v1alpha1.Rollout, obs 
 	}
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(ro.Namespace)); err != nil {
-		return 0, apiFailure("list pods for spec.restartAt", err)
+		return 0, 0, apiFailure("list pods for spec.restartAt", err)
 	}
 	// Pods deleted earlier count as unavailable until the cache shows them
 	// gone: the cache may lag behind our own deletes.
@@ -71,23 +80,36 @@ func (r *Reconciler) restartPods(ctx context.Context, ro *v1alpha1.Rollout, obs 
 	}
 	if len(old) == 0 && busy == 0 {
 		st.RestartedAt = at.DeepCopy()
-		return 0, nil
+		return 0, 0, nil
 	}
 	unavailable, _ := intstr.GetScaledValueFromIntOrPercent(orDefaultIntstr(maxUnavailableOf(ro)), int(replicasOf(ro)), false)
 	budget := max(int32(unavailable), 1) - max(want-ready, 0)
 	if len(old) == 0 || budget <= 0 {
-		return time.Second, nil // pod and ReplicaSet events wake us as replacements become ready
+		return 0, time.Second, nil // pod and ReplicaSet events wake us as replacements become ready
 	}
 	sort.Slice(old, func(i, j int) bool { return old[i].CreationTimestamp.Before(&old[j].CreationTimestamp) })
+	evicted := 0
 	for _, p := range old[:min(int(budget), len(old))] {
-		if err := r.Delete(ctx, p, client.Preconditions{UID: &p.UID}); client.IgnoreNotFound(err) != nil {
-			return 0, apiFailure(fmt.Sprintf("delete pod %q for spec.restartAt", p.Name), err)
+		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
+			DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}}}
+		err := r.SubResource("eviction").Create(ctx, p, ev)
+		switch {
+		case apierrors.IsTooManyRequests(err):
+			// A PodDisruptionBudget says not now: try again shortly, and say so.
+			r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, ReasonRestartBlocked, "Restart",
+				"A PodDisruptionBudget does not allow evicting pod %q for spec.restartAt yet; retrying", p.Name)
+			return evicted, 5 * time.Second, nil
+		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+			continue // gone or replaced already
+		case err != nil:
+			return evicted, 0, apiFailure(fmt.Sprintf("evict pod %q for spec.restartAt", p.Name), err)
 		}
+		evicted++
 		pending[p.UID] = true
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "RestartingPod", "Restart",
-			"Restarting pod %q (created before spec.restartAt %s)", p.Name, at.UTC().Format(time.RFC3339))
+			"Restarting pod %q (created before spec.restartAt %s): evicted", p.Name, at.UTC().Format(time.RFC3339))
 	}
-	return time.Second, nil
+	return evicted, time.Second, nil
 }
 
 func maxUnavailableOf(ro *v1alpha1.Rollout) *intstr.IntOrString {
