@@ -8,13 +8,16 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/controller/rollout"
 	"github.com/sluice-dev/sluice/internal/testenv"
 )
 
@@ -307,4 +310,60 @@ func TestRestartAtRespectsDisruptionBudget(t *testing.T) {
 		return got.Status.RestartedAt != nil && got.Status.RestartedAt.Equal(&at), "restartedAt not set yet"
 	})
 	expectCanary(t, env, ns, "web", 3, 0, v1alpha1.RolloutPhaseHealthy, -1)
+}
+
+// A ReplicaSet already carrying the hash of the new template but running
+// another one (a hash collision) is never reused: the template gets a new
+// name (status.collisionCount), the other ReplicaSet is left as it is, and
+// the Rollout says so.
+func TestHashCollisionGetsANewName(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "app", "app:1", 5, seedSteps())
+	// A template with what the API server defaults, to show no false collision.
+	c := &ro.Spec.Template.Spec.Containers[0]
+	c.Ports = []corev1.ContainerPort{{ContainerPort: 8080}}
+	c.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("0.5"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	create(t, env, ro)
+	first := expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+
+	next := first.Spec.Template.DeepCopy()
+	next.Spec.Containers[0].Image = "app:2"
+	delete(next.Labels, rollout.PodTemplateHashLabel)
+	hash := rollout.TemplateHash(next)
+	impostor := next.DeepCopy()
+	impostor.Spec.Containers[0].Image = "impostor:6.6.6"
+	impostor.Labels[rollout.PodTemplateHashLabel] = hash
+	sel := first.Spec.Selector.DeepCopy()
+	sel.MatchLabels[rollout.PodTemplateHashLabel] = hash
+	create(t, env, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-" + hash, Labels: impostor.Labels,
+		Annotations:     map[string]string{"rollout.argoproj.io/revision": "1"},
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(first, v1alpha1.GroupVersion.WithKind("Rollout"))}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr(int32(0)), Selector: sel, Template: *impostor}})
+
+	// A CRD takes merge patches, which would replace the container list: update.
+	cur := getRollout(t, env, ns, "app")
+	cur.Spec.Template.Spec.Containers[0].Image = "app:2"
+	if err := env.Client.Update(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	got := expectCanary(t, env, ns, "app", 1, 4, v1alpha1.RolloutPhasePaused, 1)
+	if got.Status.CurrentPodHash == hash || got.Status.CollisionCount == nil || *got.Status.CollisionCount != 1 {
+		t.Fatalf("want a new name and collisionCount 1; current %s (colliding %s), collisionCount %v",
+			got.Status.CurrentPodHash, hash, got.Status.CollisionCount)
+	}
+	var rs appsv1.ReplicaSet
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "app-" + got.Status.CurrentPodHash}, &rs); err != nil {
+		t.Fatal(err)
+	}
+	if img := rs.Spec.Template.Spec.Containers[0].Image; img != "app:2" {
+		t.Fatalf("the canary runs %s, want app:2", img)
+	}
+	if other := replicaSets(t, env, ns, "app")[hash]; other.Spec != 0 {
+		t.Fatalf("the colliding ReplicaSet must be left alone, has %d replicas", other.Spec)
+	}
+	hasWarning(t, env, ns, "app", "HashCollision", hash)
+	promote(t, env, ns, "app")
+	expectCanary(t, env, ns, "app", 3, 3, v1alpha1.RolloutPhasePaused, 3)
 }

@@ -21,6 +21,7 @@ const (
 	ReasonReconcileError       = "ReconcileError"
 	ReasonProgressDeadline     = "ProgressDeadlineExceeded"
 	ReasonRolloutWaiting       = "RolloutWaiting"
+	ReasonHashCollision        = "HashCollision"
 	ReasonWorkloadStillServing = "WorkloadStillServing"
 	ReasonWorkloadScaledDown   = "WorkloadScaledDown"
 	ReasonWorkloadNotServing   = "WorkloadNotServing"

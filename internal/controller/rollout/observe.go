@@ -35,6 +35,8 @@ type observed struct {
 	deployment *appsv1.Deployment // set with workloadRef
 	hash       string
 	owned      []*appsv1.ReplicaSet // owned by the Rollout, newest revision first
+	// collisionCount salts the hash after a hash collision (status.collisionCount).
+	collisionCount int32
 }
 
 // unsupported reports a feature of the spec Sluice cannot carry out. Failing
@@ -131,7 +133,6 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (*observ
 		o.template = *ro.Spec.Template.DeepCopy()
 	}
 	delete(o.template.Labels, PodTemplateHashLabel)
-	o.hash = TemplateHash(&o.template)
 
 	var list appsv1.ReplicaSetList
 	if err := r.List(ctx, &list, client.InNamespace(ro.Namespace), client.MatchingFields{ownerIndex: string(ro.UID)}); err != nil {
@@ -141,6 +142,7 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (*observ
 		o.owned = append(o.owned, &list.Items[i])
 	}
 	sort.Slice(o.owned, func(i, j int) bool { return revision(o.owned[i]) > revision(o.owned[j]) })
+	o.hash, o.collisionCount = o.resolveHash(ro.Status.CollisionCount)
 	return o, nil
 }
 

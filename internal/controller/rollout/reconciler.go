@@ -221,6 +221,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if old := ptrValue(ro.Status.CollisionCount); obs.collisionCount != old {
+		ro.Status.CollisionCount = &obs.collisionCount
+		n.warn(ReasonHashCollision, fmt.Sprintf("ReplicaSet %s-%s already exists with another pod template (a hash collision); "+
+			"the template is named %s instead (status.collisionCount %d)", ro.Name, saltedHash(&obs.template, old), obs.hash, obs.collisionCount))
+	}
 	newRS := obs.byHash(obs.hash)
 	repairStable(ro, obs, newRS, now, n)
 	stableBefore := ro.Status.StableRS
@@ -395,6 +400,13 @@ func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *
 	}
 	ro.Status.Canary.CurrentStepAnalysisRunStatus = gate.current
 	return d, nil
+}
+
+func ptrValue(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func replicasOf(ro *v1alpha1.Rollout) int32 {
