@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -65,3 +66,39 @@ func TestProgressDeadlineDoesNotCountWaiting(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A step is persisted before the scale for it: when the plan moves to a
+// later step and changes a ReplicaSet's size, the reconcile writes the step
+// only (a lost write then cannot make the next reconcile shrink the canary
+// it had just grown for the new step).
+func TestScaleWaitsForTheStepToBePersisted(t *testing.T) {
+	rs := func(hash string, n int32) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{PodTemplateHashLabel: hash}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr(n)}}
+	}
+	obs := &observed{owned: []*appsv1.ReplicaSet{rs("v2", 1), rs("v1", 4)}}
+	prev := &v1alpha1.RolloutStatus{CurrentPodHash: "v2", CurrentStepIndex: ptr(int32(1))}
+	for _, tc := range []struct {
+		name   string
+		step   int32
+		abort  bool
+		scale  map[string]int32
+		defer_ bool
+	}{
+		{"moved on and grows the canary", 2, false, map[string]int32{"v2": 3, "v1": 3}, true},
+		{"moved on, sizes unchanged (a pause after a setWeight)", 2, false, map[string]int32{"v2": 1, "v1": 4}, false},
+		{"same step, still scaling", 1, false, map[string]int32{"v2": 2, "v1": 4}, false},
+		{"abort goes at once", 2, true, map[string]int32{"v2": 0, "v1": 5}, false},
+	} {
+		cur := &v1alpha1.RolloutStatus{CurrentPodHash: "v2", CurrentStepIndex: ptr(tc.step), Abort: tc.abort}
+		d := canary.Decision{Scale: tc.scale}
+		if got := stepMovedOn(prev, cur) && changesScale(obs, d, nil); got != tc.defer_ {
+			t.Errorf("%s: deferred = %v, want %v", tc.name, got, tc.defer_)
+		}
+	}
+	// Routed: a new weight on the router counts as a change; an unknown weight does not defer.
+	d := canary.Decision{RouteWeight: ptr(int32(50))}
+	if !changesScale(obs, d, &routing{weight: 20}) || changesScale(obs, d, &routing{weight: -1}) {
+		t.Error("routed weight changes are misjudged")
+	}
+}
