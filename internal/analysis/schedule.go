@@ -37,7 +37,7 @@ const TerminatedMessage = "Run Terminated"
 // Limits are a metric's parsed limits, defaults applied.
 type Limits struct {
 	Failure, Inconclusive, ConsecutiveError, ConsecutiveSuccess, Count int32
-	Interval, InitialDelay                                         time.Duration
+	Interval, InitialDelay                                             time.Duration
 }
 
 // ParseLimits reads a metric's limits and durations, with upstream's rules:
