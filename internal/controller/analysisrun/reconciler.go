@@ -144,6 +144,9 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 		}
 		var p provider.Provider
 		if err == nil {
+			err = compiles(&run.Spec.Metrics[i], i)
+		}
+		if err == nil {
 			p, err = provider.For(&metric, r.Client, r.Secrets)
 		}
 		if err != nil { // a spec problem: no measurement can succeed
@@ -204,6 +207,18 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 		st.DryRunSummary = &d
 	}
 	return next
+}
+
+// compiles reports a condition of the run's i-th metric that is not an expr
+// expression, naming the field: a run created without a template is
+// checked here, before any measurement.
+func compiles(m *v1alpha1.Metric, i int) error {
+	for _, c := range [][2]string{{"successCondition", m.SuccessCondition}, {"failureCondition", m.FailureCondition}} {
+		if err := analysis.Compile(c[1]); err != nil {
+			return fmt.Errorf("spec.metrics[%d].%s %q does not compile: %v", i, c[0], c[1], err)
+		}
+	}
+	return nil
 }
 
 // terminated says why the run's open metrics must stop, or "".

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/canary"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // Labels on AnalysisRuns a Rollout starts.
@@ -30,6 +31,7 @@ const (
 const (
 	ReasonAnalysisTemplateNotFound = "AnalysisTemplateNotFound"
 	ReasonAnalysisRunInvalid       = "AnalysisRunInvalid"
+	ReasonAnalysisTemplateInvalid  = "AnalysisTemplateInvalid"
 )
 
 // stepGate answers the planner for analysis steps by creating (once) and
@@ -151,6 +153,12 @@ func (r *Reconciler) runSpec(ctx context.Context, ro *v1alpha1.Rollout, hash str
 				return nil, templateErr(kind, ref.TemplateName, ro.Namespace, err)
 			}
 			tmpl = t.Spec
+		}
+		// The controller's rules are lint's: a condition that does not compile
+		// stops the Rollout here, naming the field, not at the first measurement.
+		if errs := validation.AnalysisTemplate(&tmpl); len(errs) > 0 {
+			return nil, fail(ReasonAnalysisTemplateInvalid, "%s %q is invalid, so no AnalysisRun was created and the update waits: %v",
+				kind, ref.TemplateName, errs.ToAggregate())
 		}
 		for _, m := range tmpl.Metrics {
 			if other, dup := seen[m.Name]; dup {
