@@ -132,6 +132,9 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 		next   analysis.Next
 	}
 	var pending []open
+	for i := range run.Spec.Metrics { // every result exists before any pointer into the slice is kept
+		result(st, run.Spec.Metrics[i].Name, dryRun(run, run.Spec.Metrics[i].Name))
+	}
 	// First: finish what is in flight and judge every metric, measuring nothing.
 	for i := range run.Spec.Metrics {
 		res := result(st, run.Spec.Metrics[i].Name, dryRun(run, run.Spec.Metrics[i].Name))

@@ -300,15 +300,18 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 		st.Canary.CurrentBackgroundAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: run.Name, Status: run.Status.Phase, Message: run.Status.Message}
 		return nil
 	}
-	if run.Status.Phase == v1alpha1.AnalysisPhaseInconclusive && run.Annotations[pausedAnnotation] != "" &&
+	if run.Status.Phase == v1alpha1.AnalysisPhaseInconclusive && prev != nil && prev.Name == run.Name &&
+		prev.Status == v1alpha1.AnalysisPhaseInconclusive && st.ControllerPause &&
 		canary.FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {
-		// A person promoted past the inconclusive run: it stays as the record,
-		// and a fresh run measures the rest of the update.
+		// This status paused for the run and a person has since removed the
+		// pause (promote): the run stays as the record, and a fresh run
+		// measures the rest of the update. (Read from the Rollout's own
+		// status, so a stale cache cannot fake a promote.)
 		if err := r.annotateRun(ctx, run, supersededAnnotation); err != nil {
 			return err
 		}
 		st.ControllerPause = len(st.PauseConditions) > 0
-		if run, err = r.ensureRun(ctx, ro, base, "", "Background", hash, &c.Analysis.RolloutAnalysis); err != nil {
+		if run, err = r.ensureRun(ctx, ro, nextAttempt(base, run.Name), "", "Background", hash, &c.Analysis.RolloutAnalysis); err != nil {
 			return err
 		}
 	}
@@ -325,9 +328,6 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 		if canary.FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) != nil {
 			return nil // already paused for it
 		}
-		if err := r.annotateRun(ctx, run, pausedAnnotation); err != nil {
-			return err
-		}
 		canary.AddPause(st, v1alpha1.PauseReasonInconclusiveAnalysis, r.Now())
 		n.warn("AnalysisInconclusive", fmt.Sprintf("background AnalysisRun %q Inconclusive: %s; the update is paused where it is: "+
 			"promote to continue (a fresh run measures again) or abort to roll back", name, run.Status.Message))
@@ -335,9 +335,14 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 	return nil
 }
 
-// pausedAnnotation marks a background run whose Inconclusive verdict paused
-// the Rollout, so a later promote is recognised as past it.
-const pausedAnnotation = "sluice.dev/paused-rollout"
+// nextAttempt names the run after attempt current of base: base.1, base.2, …
+func nextAttempt(base, current string) string {
+	n := 0
+	if rest, ok := strings.CutPrefix(current, base+"."); ok {
+		n, _ = strconv.Atoi(rest)
+	}
+	return fmt.Sprintf("%s.%d", base, n+1)
+}
 
 func (r *Reconciler) annotateRun(ctx context.Context, run *v1alpha1.AnalysisRun, key string) error {
 	body := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, key)
