@@ -59,7 +59,8 @@ type Metric struct {
 	// FailureCondition is an expression over `result`; true is Failed.
 	// +optional
 	FailureCondition string `json:"failureCondition,omitempty"`
-	// FailureLimit is how many Failed measurements are tolerated. Default 0.
+	// FailureLimit is how many Failed measurements are tolerated. Default 0;
+	// -1 disables it (then consecutiveSuccessLimit must be set), as upstream.
 	// +kubebuilder:validation:XIntOrString
 	// +optional
 	FailureLimit *intstr.IntOrString `json:"failureLimit,omitempty"`
@@ -71,6 +72,13 @@ type Metric struct {
 	// +kubebuilder:validation:XIntOrString
 	// +optional
 	ConsecutiveErrorLimit *intstr.IntOrString `json:"consecutiveErrorLimit,omitempty"`
+	// ConsecutiveSuccessLimit is how many Successful measurements in a row
+	// make the metric Successful early. Default 0 (disabled). With count set
+	// and neither limit reached, the metric ends Inconclusive (failureLimit
+	// >= 0) or Failed (failureLimit -1), as upstream.
+	// +kubebuilder:validation:XIntOrString
+	// +optional
+	ConsecutiveSuccessLimit *intstr.IntOrString `json:"consecutiveSuccessLimit,omitempty"`
 	// Provider is where the measurement comes from.
 	Provider MetricProvider `json:"provider"`
 }

@@ -84,6 +84,8 @@ type MetricResult struct {
 	// +optional
 	ConsecutiveError int32 `json:"consecutiveError,omitempty"`
 	// +optional
+	ConsecutiveSuccess int32 `json:"consecutiveSuccess,omitempty"`
+	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
 	// +optional
 	Metadata map[string]string `json:"metadata,omitempty"`

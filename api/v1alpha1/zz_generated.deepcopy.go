@@ -822,6 +822,11 @@ func (in *Metric) DeepCopyInto(out *Metric) {
 		*out = new(intstr.IntOrString)
 		**out = **in
 	}
+	if in.ConsecutiveSuccessLimit != nil {
+		in, out := &in.ConsecutiveSuccessLimit, &out.ConsecutiveSuccessLimit
+		*out = new(intstr.IntOrString)
+		**out = **in
+	}
 	in.Provider.DeepCopyInto(&out.Provider)
 }
 

@@ -113,7 +113,25 @@ func Evaluate(cond string, result any) (out any, err error) {
 		}
 	}()
 	env := map[string]any{"result": result}
-	prog, err := expr.Compile(cond, expr.Env(env),
+	prog, err := expr.Compile(cond, options(env)...)
+	if err != nil {
+		return nil, fmt.Errorf("condition %q does not compile: %v", cond, err)
+	}
+	out, err = expr.Run(prog, env)
+	if err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "out of range") || strings.Contains(msg, "index") {
+			return nil, &indexError{cond: cond, detail: firstLine(msg)}
+		}
+		return nil, fmt.Errorf("condition %q failed: %s", cond, firstLine(msg))
+	}
+	return out, nil
+}
+
+// options are the compile options of every condition: the environment and
+// the helper functions.
+func options(env any) []expr.Option {
+	return []expr.Option{expr.Env(env),
 		expr.Function("isNaN", func(p ...any) (any, error) { f, ok := toFloat(p[0]); return ok && math.IsNaN(f), nil }, new(func(any) bool)),
 		expr.Function("isInf", func(p ...any) (any, error) { f, ok := toFloat(p[0]); return ok && math.IsInf(f, 0), nil }, new(func(any) bool)),
 		expr.Function("default", func(p ...any) (any, error) {
@@ -134,19 +152,29 @@ func Evaluate(cond string, result any) (out any, err error) {
 			}
 			return strconv.Atoi(fmt.Sprint(p[0]))
 		}, new(func(any) int)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("condition %q does not compile: %v", cond, err)
 	}
-	out, err = expr.Run(prog, env)
-	if err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "out of range") || strings.Contains(msg, "index") {
-			return nil, &indexError{cond: cond, detail: firstLine(msg)}
-		}
-		return nil, fmt.Errorf("condition %q failed: %s", cond, firstLine(msg))
+}
+
+// compileEnv declares `result` as any type: what a provider returns is
+// known only at run time.
+type compileEnv struct {
+	Result any `expr:"result"`
+}
+
+// Compile checks that a condition is an expression Sluice can evaluate,
+// without a result to evaluate it on: the syntax and the helper functions.
+// {{args.NAME}} placeholders are filled in with a number first (a run fills
+// them in before evaluating). "" compiles. The error is expr's, one line.
+func Compile(cond string) error {
+	if strings.TrimSpace(cond) == "" {
+		return nil
 	}
-	return out, nil
+	filled := placeholder.ReplaceAllString(cond, "0")
+	_, err := expr.Compile(filled, options(compileEnv{})...)
+	if err != nil {
+		return fmt.Errorf("%s", firstLine(err.Error()))
+	}
+	return nil
 }
 
 func firstLine(s string) string {

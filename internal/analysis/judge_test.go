@@ -67,3 +67,25 @@ func FuzzJudge(f *testing.F) {
 		_ = Judge(succ, fail, map[string]any{"a": v}, false)
 	})
 }
+
+// Issue 16 #12: a condition that cannot compile is found when the template
+// is validated, not at run time; valid ones (with the helpers, JSON fields,
+// {{args}} placeholders) pass without a result.
+func TestCompile(t *testing.T) {
+	for cond, ok := range map[string]bool{
+		"":                                     true,
+		"result[0] < 0.05":                     true,
+		`result == "ok"`:                       true,
+		`result.status == "ok"`:                true,
+		"len(result) > 0 && !isNaN(result[0])": true,
+		"default(result[0], 0) < 1":            true,
+		"result[0] < {{args.threshold}}":       true,
+		"result[0] <":                          false,
+		"isNan(result[0])":                     false,
+		"results[0] < 1":                       false,
+	} {
+		if err := Compile(cond); (err == nil) != ok {
+			t.Errorf("Compile(%q) = %v, want ok=%v", cond, err, ok)
+		}
+	}
+}

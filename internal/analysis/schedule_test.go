@@ -62,6 +62,25 @@ func TestAssess(t *testing.T) {
 		{"errors that recover do not count toward count", seed, []v1alpha1.AnalysisPhase{E, S}, S, "5 measurements", nil},
 		{"no interval, no count: one measurement", v1alpha1.Metric{Name: "m"}, []v1alpha1.AnalysisPhase{S}, S, "1 measurements", []time.Duration{0}},
 		{"initialDelay", v1alpha1.Metric{Name: "m", InitialDelay: "30s"}, []v1alpha1.AnalysisPhase{S}, S, "", []time.Duration{30 * time.Second}},
+		// Parity with upstream (issue 16 #12).
+		{"failureLimit -1 with consecutiveSuccessLimit: failures never fail it",
+			v1alpha1.Metric{Name: "m", Interval: "1s", FailureLimit: ip(-1), ConsecutiveSuccessLimit: ip(2)},
+			[]v1alpha1.AnalysisPhase{F, F, F, F, F, F, S, F, S, S}, S, "2 consecutive successful", nil},
+		{"consecutiveSuccessLimit reached before count", v1alpha1.Metric{Name: "m", Interval: "1s", Count: ip(10), ConsecutiveSuccessLimit: ip(3), FailureLimit: ip(5)},
+			[]v1alpha1.AnalysisPhase{S, F, S, S, S}, S, "3 consecutive", []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}},
+		{"count reached without consecutive successes, failureLimit not passed: Inconclusive",
+			v1alpha1.Metric{Name: "m", Interval: "1s", Count: ip(4), ConsecutiveSuccessLimit: ip(3), FailureLimit: ip(2)},
+			[]v1alpha1.AnalysisPhase{S, F, S, S}, I, "count (4) reached without 3 consecutive", nil},
+		{"count reached without consecutive successes, failureLimit -1: Failed",
+			v1alpha1.Metric{Name: "m", Interval: "1s", Count: ip(4), ConsecutiveSuccessLimit: ip(3), FailureLimit: ip(-1)},
+			[]v1alpha1.AnalysisPhase{S, F, S, S}, F, "count (4) reached without 3 consecutive", nil},
+		{"errors are not counted in count: 2 good needs 2 answers, not 2 tries", v1alpha1.Metric{Name: "m", Interval: "1s", Count: ip(2)},
+			[]v1alpha1.AnalysisPhase{E, S, E, S}, S, "2 measurements", []time.Duration{0, 10 * time.Second, 11 * time.Second, 21 * time.Second}},
+		{"an Error is retried after 10s even with a 1s interval", v1alpha1.Metric{Name: "m", Interval: "1s", Count: ip(2)},
+			[]v1alpha1.AnalysisPhase{S, E, S}, S, "", []time.Duration{0, time.Second, 11 * time.Second}},
+		{"failed and inconclusive both past their limits: Inconclusive is judged after Failed",
+			v1alpha1.Metric{Name: "m", Interval: "1s", Count: ip(5), InconclusiveLimit: ip(0), FailureLimit: ip(0)},
+			[]v1alpha1.AnalysisPhase{F}, F, "failed (1)", nil},
 		{"count as a string", v1alpha1.Metric{Name: "m", Interval: "1s", Count: &intstr.IntOrString{Type: intstr.String, StrVal: "2"}}, []v1alpha1.AnalysisPhase{S}, S, "2 measurements", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +97,24 @@ func TestAssess(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Several limits past at once: the later in upstream's order wins.
+	both := v1alpha1.MetricResult{Count: 6, Failed: 2, Inconclusive: 2, ConsecutiveError: 5, Error: 5}
+	if n, _ := Assess(&v1alpha1.Metric{Name: "m", Interval: "1s"}, &both, time.Now(), time.Now(), false); n.Phase != E {
+		t.Fatalf("failed, inconclusive and errors past their limits: want Error (judged last), got %s", n.Phase)
+	}
+	both.ConsecutiveError = 0
+	if n, _ := Assess(&v1alpha1.Metric{Name: "m", Interval: "1s"}, &both, time.Now(), time.Now(), false); n.Phase != I {
+		t.Fatalf("failed and inconclusive past their limits: want Inconclusive (judged after Failed), got %s", n.Phase)
+	}
+	// Terminating: an open-ended metric ends Successful, saying it was terminated.
+	if n, _ := Assess(&v1alpha1.Metric{Name: "m", Interval: "1s"}, &v1alpha1.MetricResult{Count: 1, Successful: 1}, time.Now(), time.Now(), true); n.Phase != S || !strings.HasPrefix(n.Message, TerminatedMessage) {
+		t.Fatalf("terminated open-ended metric: %+v", n)
+	}
+	for _, m := range []v1alpha1.Metric{{Name: "m", FailureLimit: ip(-1)}, {Name: "m", FailureLimit: ip(-2), ConsecutiveSuccessLimit: ip(1)}} {
+		if _, err := Assess(&m, &v1alpha1.MetricResult{}, time.Now(), time.Now(), false); err == nil || !strings.Contains(err.Error(), "failureLimit") {
+			t.Fatalf("%+v must be refused naming failureLimit, got %v", m, err)
+		}
 	}
 	if _, err := Assess(&v1alpha1.Metric{Name: "m", Count: &intstr.IntOrString{Type: intstr.String, StrVal: "{{args.n}}"}},
 		&v1alpha1.MetricResult{}, time.Now(), time.Now(), false); err == nil || !strings.Contains(err.Error(), "count") {
@@ -99,7 +136,11 @@ func TestRunPhase(t *testing.T) {
 		{[]v1alpha1.MetricResult{r(S, false), r(R, false)}, 2, R},
 		{[]v1alpha1.MetricResult{r(F, false), r(R, false)}, 2, F},
 		{[]v1alpha1.MetricResult{r(E, false), r(R, false)}, 2, E},
-		{[]v1alpha1.MetricResult{r(I, false), r(R, false)}, 2, R},
+		// An Inconclusive metric ends the run at once, as upstream (issue 16 #9).
+		{[]v1alpha1.MetricResult{r(I, false), r(R, false)}, 2, I},
+		{[]v1alpha1.MetricResult{r(I, false), r(E, false), r(R, false)}, 3, E},
+		{[]v1alpha1.MetricResult{r(I, false), r(F, false), r(E, false)}, 3, F},
+		{[]v1alpha1.MetricResult{r(I, true), r(R, false)}, 2, R},
 		{[]v1alpha1.MetricResult{r(I, false), r(S, false)}, 2, I},
 		{[]v1alpha1.MetricResult{r(S, false), r(F, true)}, 2, S},
 		{[]v1alpha1.MetricResult{r(S, false)}, 2, R},

@@ -132,6 +132,7 @@ func Plan(in Input) Decision {
 		st.AbortedAt = nil // retried
 	}
 	paused := false
+	hold := BackgroundHold(st)
 	switch {
 	case st.Abort:
 		idx = 0
@@ -147,6 +148,8 @@ func Plan(in Input) Decision {
 		}
 		idx = nSteps
 		st.PauseConditions, st.ControllerPause = nil, false
+	case hold:
+		paused = true // no step is taken until a person promotes or aborts
 	case in.Hold:
 		paused = len(st.PauseConditions) > 0 || in.SpecPaused
 	default:
@@ -187,6 +190,10 @@ func Plan(in Input) Decision {
 		}
 		settled = replicas.Settled(rin)
 	}
+	if hold && !st.Abort && !st.PromoteFull {
+		freeze(in, &d)
+		settled = false
+	}
 
 	if in.Hold && in.New == nil {
 		delete(d.Scale, in.NewHash) // never create a ReplicaSet while held
@@ -205,6 +212,34 @@ func Plan(in Input) Decision {
 		d.Message = fmt.Sprintf("waiting for the traffic router to carry canary weight %d%% (now %d%%)", *r, in.Route.Weight)
 	}
 	return d
+}
+
+// BackgroundHold reports that the background AnalysisRun ended Inconclusive
+// and paused the update (pause reason InconclusiveAnalysisRun) and no one
+// has promoted yet: the Rollout then stays exactly where it is.
+func BackgroundHold(st *v1alpha1.RolloutStatus) bool {
+	bg := st.Canary.CurrentBackgroundAnalysisRunStatus
+	return bg != nil && bg.Status == v1alpha1.AnalysisPhaseInconclusive && FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) != nil
+}
+
+// freeze keeps every ReplicaSet at its current size and the route at its
+// current weight: a held update neither advances nor completes, even
+// without steps (where the plan would otherwise go straight to 100%).
+func freeze(in Input, d *Decision) {
+	if in.New != nil {
+		d.Scale[in.NewHash] = in.New.Replicas
+	} else {
+		d.Scale[in.NewHash] = 0
+	}
+	if in.Stable != nil && in.Stable.Hash != in.NewHash {
+		d.Scale[in.Stable.Hash] = in.Stable.Replicas
+	}
+	for _, o := range in.Older {
+		d.Scale[o.Hash] = o.Replicas
+	}
+	if in.Route != nil {
+		d.RouteWeight = ptr(in.Route.Weight)
+	}
 }
 
 // walk advances through the steps that are done, stopping at the first one

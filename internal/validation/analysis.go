@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/analysis"
 )
 
 // metricNameRE is the CRD's pattern for spec.metrics[].name.
@@ -124,7 +125,9 @@ func metric(m *v1alpha1.Metric, p *field.Path, args sets.Set[string]) field.Erro
 
 	count, e := countField(m.Count, p.Child("count"), args)
 	errs = append(errs, e...)
-	failureLimit, e := countField(m.FailureLimit, p.Child("failureLimit"), args)
+	failureLimit, e := limitField(m.FailureLimit, p.Child("failureLimit"), args, -1)
+	errs = append(errs, e...)
+	successLimit, e := countField(m.ConsecutiveSuccessLimit, p.Child("consecutiveSuccessLimit"), args)
 	errs = append(errs, e...)
 	inconclusiveLimit, e := countField(m.InconclusiveLimit, p.Child("inconclusiveLimit"), args)
 	errs = append(errs, e...)
@@ -132,6 +135,19 @@ func metric(m *v1alpha1.Metric, p *field.Path, args sets.Set[string]) field.Erro
 	errs = append(errs, e...)
 	if count > 1 && m.Interval == "" {
 		errs = append(errs, field.Required(p.Child("interval"), fmt.Sprintf("count is %d: measurements need an interval between them", count)))
+	}
+	if failureLimit == -1 && (m.ConsecutiveSuccessLimit == nil || successLimit == 0) {
+		errs = append(errs, field.Invalid(p.Child("failureLimit"), failureLimit,
+			"-1 disables failureLimit only together with consecutiveSuccessLimit > 0: otherwise nothing can end the metric"))
+	}
+	if count > 0 && successLimit > 0 && count < max(failureLimit, 0)+successLimit {
+		errs = append(errs, field.Invalid(p.Child("count"), count,
+			fmt.Sprintf("must be at least failureLimit + consecutiveSuccessLimit (%d + %d)", max(failureLimit, 0), successLimit)))
+	}
+	for _, c := range []struct{ name, cond string }{{"successCondition", m.SuccessCondition}, {"failureCondition", m.FailureCondition}} {
+		if err := analysis.Compile(c.cond); err != nil {
+			errs = append(errs, field.Invalid(p.Child(c.name), c.cond, "does not compile as an expr expression: "+err.Error()))
+		}
 	}
 	if count > 0 && failureLimit > count {
 		errs = append(errs, field.Invalid(p.Child("failureLimit"), failureLimit,
@@ -267,29 +283,40 @@ func durationField(s v1alpha1.DurationString, p *field.Path) (time.Duration, fie
 // a string of digits, or one {{args.NAME}} placeholder naming a declared
 // argument. It returns the value, or -1 when it is not known offline.
 func countField(v *intstr.IntOrString, p *field.Path, args sets.Set[string]) (int, field.ErrorList) {
+	return limitField(v, p, args, 0)
+}
+
+// limitField is countField with a lowest allowed value (failureLimit takes
+// -1: disabled). A value not known offline is returned as -2.
+func limitField(v *intstr.IntOrString, p *field.Path, args sets.Set[string], lowest int) (int, field.ErrorList) {
+	unknown := min(lowest, 0) - 1
 	if v == nil {
-		return -1, nil
+		return unknown, nil
+	}
+	tooLow := "must be >= 0"
+	if lowest < 0 {
+		tooLow = "must be >= 0, or -1 to disable it"
 	}
 	if v.Type == intstr.Int {
-		if v.IntVal < 0 {
-			return -1, field.ErrorList{field.Invalid(p, v.IntVal, "must be >= 0")}
+		if int(v.IntVal) < lowest {
+			return unknown, field.ErrorList{field.Invalid(p, v.IntVal, tooLow)}
 		}
 		return int(v.IntVal), nil
 	}
 	s := strings.TrimSpace(v.StrVal)
 	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 {
-			return -1, field.ErrorList{field.Invalid(p, v.StrVal, "must be >= 0")}
+		if n < lowest {
+			return unknown, field.ErrorList{field.Invalid(p, v.StrVal, tooLow)}
 		}
 		return n, nil
 	}
 	if m := argRefRE.FindStringSubmatch(s); m != nil && m[0] == s {
 		if !args.Has(m[1]) {
-			return -1, field.ErrorList{field.Invalid(p, v.StrVal, fmt.Sprintf("argument %q is not declared in spec.args", m[1]))}
+			return unknown, field.ErrorList{field.Invalid(p, v.StrVal, fmt.Sprintf("argument %q is not declared in spec.args", m[1]))}
 		}
-		return -1, nil
+		return unknown, nil
 	}
-	return -1, field.ErrorList{field.Invalid(p, v.StrVal, "must be a non-negative integer or an {{args.NAME}} placeholder")}
+	return unknown, field.ErrorList{field.Invalid(p, v.StrVal, "must be a non-negative integer or an {{args.NAME}} placeholder")}
 }
 
 // argRefs reports {{args.NAME}} placeholders in the provider that name no

@@ -50,6 +50,24 @@ func TestAnalysisTemplateErrorsNameTheField(t *testing.T) {
 		{"no conditions", func(s *v1alpha1.AnalysisTemplateSpec) {
 			s.Metrics[0].SuccessCondition, s.Metrics[0].FailureCondition = "", ""
 		}, "spec.metrics[0].successCondition"},
+		// Issue 16 #12: conditions compile when the template is validated.
+		{"successCondition does not compile", func(s *v1alpha1.AnalysisTemplateSpec) { s.Metrics[0].SuccessCondition = "result[0] <" },
+			"spec.metrics[0].successCondition"},
+		{"failureCondition unknown function", func(s *v1alpha1.AnalysisTemplateSpec) { s.Metrics[0].FailureCondition = "isNan(result[0])" },
+			"spec.metrics[0].failureCondition"},
+		{"condition with an arg placeholder", func(s *v1alpha1.AnalysisTemplateSpec) {
+			s.Metrics[0].SuccessCondition = "result[0] < {{args.service}}"
+		}, ""},
+		{"failureLimit -1 alone", func(s *v1alpha1.AnalysisTemplateSpec) { s.Metrics[0].FailureLimit = str("-1") }, "spec.metrics[0].failureLimit"},
+		{"failureLimit -1 with consecutiveSuccessLimit", func(s *v1alpha1.AnalysisTemplateSpec) {
+			s.Metrics[0].FailureLimit, s.Metrics[0].ConsecutiveSuccessLimit = str("-1"), str("3")
+		}, ""},
+		{"failureLimit -2", func(s *v1alpha1.AnalysisTemplateSpec) {
+			s.Metrics[0].FailureLimit, s.Metrics[0].ConsecutiveSuccessLimit = str("-2"), str("3")
+		}, "spec.metrics[0].failureLimit"},
+		{"count below failureLimit + consecutiveSuccessLimit", func(s *v1alpha1.AnalysisTemplateSpec) {
+			s.Metrics[0].FailureLimit, s.Metrics[0].ConsecutiveSuccessLimit = str("2"), str("4")
+		}, "spec.metrics[0].count"},
 		{"query", func(s *v1alpha1.AnalysisTemplateSpec) { s.Metrics[0].Provider.Prometheus.Query = " " }, "spec.metrics[0].provider.prometheus.query"},
 		{"arg both", func(s *v1alpha1.AnalysisTemplateSpec) {
 			s.Args[0].ValueFrom = &v1alpha1.ValueFrom{FieldRef: &v1alpha1.FieldRef{FieldPath: "metadata.name"}}

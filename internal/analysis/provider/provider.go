@@ -27,8 +27,15 @@ type Provider interface {
 	Resume(ctx context.Context, run *v1alpha1.AnalysisRun, metric *v1alpha1.Metric, m v1alpha1.Measurement) v1alpha1.Measurement
 }
 
+// Terminator is a Provider that must clean up a measurement still in flight
+// when its run ends (the job provider deletes its Job).
+type Terminator interface {
+	Terminate(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alpha1.Measurement)
+}
+
 // For returns the provider for metric, or an error naming what is missing.
-func For(metric *v1alpha1.Metric, c client.Client) (Provider, error) {
+// reader reads without the cache (nil: c).
+func For(metric *v1alpha1.Metric, c client.Client, reader client.Reader) (Provider, error) {
 	p := metric.Provider
 	switch {
 	case p.Prometheus != nil:
@@ -36,7 +43,7 @@ func For(metric *v1alpha1.Metric, c client.Client) (Provider, error) {
 	case p.Web != nil:
 		return Web{}, nil
 	case p.Job != nil:
-		return Job{Client: c}, nil
+		return Job{Client: c, Reader: reader}, nil
 	case len(p.Plugin) > 0:
 		return nil, fmt.Errorf("metric %q: metric provider plugins are not supported by Sluice; use prometheus, web or job", metric.Name)
 	}

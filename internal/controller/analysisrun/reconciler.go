@@ -30,7 +30,8 @@ type Reconciler struct {
 	client.Client
 	// Secrets reads Secrets straight from the API server: caching them would
 	// need list/watch on every Secret in the cluster, while a run needs get
-	// on the few its arguments name.
+	// on the few its arguments name. It also finds a Job just created that the
+	// cache does not have yet.
 	Secrets  client.Reader
 	Recorder events.EventRecorder
 	Now      func() time.Time
@@ -112,7 +113,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // measure takes due measurements and sets metric and run verdicts. It
-// returns when the next measurement is due.
+// returns when the next measurement is due. As upstream, a metric that ends
+// Failed, Error or Inconclusive ends the run at once: the other metrics are
+// stopped (terminated) in the same pass, so no verdict waits on an
+// open-ended metric.
 func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now time.Time) time.Time {
 	st := &run.Status
 	if st.StartedAt == nil {
@@ -121,7 +125,17 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 		st.Phase = v1alpha1.AnalysisPhaseRunning
 	}
 	args, argErr := r.args(ctx, run)
-	var next time.Time
+	type open struct {
+		metric v1alpha1.Metric
+		res    *v1alpha1.MetricResult
+		p      provider.Provider
+		next   analysis.Next
+	}
+	var pending []open
+	for i := range run.Spec.Metrics { // every result exists before any pointer into the slice is kept
+		result(st, run.Spec.Metrics[i].Name, dryRun(run, run.Spec.Metrics[i].Name))
+	}
+	// First: finish what is in flight and judge every metric, measuring nothing.
 	for i := range run.Spec.Metrics {
 		res := result(st, run.Spec.Metrics[i].Name, dryRun(run, run.Spec.Metrics[i].Name))
 		if res.Phase.Completed() {
@@ -133,7 +147,10 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 		}
 		var p provider.Provider
 		if err == nil {
-			p, err = provider.For(&metric, r.Client)
+			err = compiles(&run.Spec.Metrics[i], i)
+		}
+		if err == nil {
+			p, err = provider.For(&metric, r.Client, r.Secrets)
 		}
 		if err != nil { // a spec problem: no measurement can succeed
 			res.Phase, res.Message = v1alpha1.AnalysisPhaseError, err.Error()
@@ -144,30 +161,93 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 				analysis.Record(res, got, true, retention(run, metric.Name))
 			}
 		}
-		n, err := analysis.Assess(&metric, res, st.StartedAt.Time, now, run.Spec.Terminate)
+		n, err := analysis.Assess(&metric, res, st.StartedAt.Time, now, false)
 		if err != nil {
 			res.Phase, res.Message = v1alpha1.AnalysisPhaseError, fmt.Sprintf("metric %q: %v", metric.Name, err)
 			continue
 		}
-		if n.MeasureNow {
-			running := p.Run(ctx, run, &metric)
-			analysis.Record(res, running, false, retention(run, metric.Name))
-			n, _ = analysis.Assess(&metric, res, st.StartedAt.Time, now, run.Spec.Terminate)
-		}
 		res.Phase, res.Message = n.Phase, n.Message
-		if !n.Phase.Completed() && !n.At.IsZero() && (next.IsZero() || n.At.Before(next)) {
+		if !n.Phase.Completed() {
+			pending = append(pending, open{metric, res, p, n})
+		}
+	}
+	// Then: measure what is due, unless the run is already decided.
+	var next time.Time
+	for i := range pending {
+		o := &pending[i]
+		if run.Spec.Terminate || analysis.Decided(st.MetricResults) {
+			break
+		}
+		if o.next.MeasureNow {
+			analysis.Record(o.res, o.p.Run(ctx, run, &o.metric), false, retention(run, o.metric.Name))
+			o.next, _ = analysis.Assess(&o.metric, o.res, st.StartedAt.Time, now, false)
+			o.res.Phase, o.res.Message = o.next.Phase, o.next.Message
+		}
+		if n := o.next; !n.Phase.Completed() && !n.At.IsZero() && (next.IsZero() || n.At.Before(next)) {
 			next = n.At
 		}
 	}
+	// Last: a terminated or decided run stops the metrics still open.
+	if why := terminated(run); why != "" {
+		for _, o := range pending {
+			if o.res.Phase.Completed() {
+				continue
+			}
+			if m := o.res.Measurements; len(m) > 0 && m[len(m)-1].Phase == v1alpha1.AnalysisPhaseRunning {
+				analysis.Record(o.res, stop(ctx, o.p, run, m[len(m)-1], why), true, retention(run, o.metric.Name))
+			}
+			n, _ := analysis.Assess(&o.metric, o.res, st.StartedAt.Time, now, true)
+			o.res.Phase, o.res.Message = n.Phase, n.Message
+		}
+	}
 	st.Phase, st.Message = analysis.RunPhase(st.MetricResults, len(run.Spec.Metrics))
-	if run.Spec.Terminate && !st.Phase.Completed() {
-		st.Phase, st.Message = v1alpha1.AnalysisPhaseSuccessful, "run terminated"
+	if run.Spec.Terminate && st.Phase == v1alpha1.AnalysisPhaseSuccessful {
+		// Kept recognisable: a Rollout does not take a terminated step run as evidence.
+		st.Message = analysis.TerminatedMessage + ": spec.terminate was set before the metrics decided"
 	}
 	st.RunSummary, st.DryRunSummary = summary(st.MetricResults, false), nil
 	if d := summary(st.MetricResults, true); d.Count > 0 {
 		st.DryRunSummary = &d
 	}
 	return next
+}
+
+// compiles reports a condition of the run's i-th metric that is not an expr
+// expression, naming the field: a run created without a template is
+// checked here, before any measurement.
+func compiles(m *v1alpha1.Metric, i int) error {
+	for _, c := range [][2]string{{"successCondition", m.SuccessCondition}, {"failureCondition", m.FailureCondition}} {
+		if err := analysis.Compile(c[1]); err != nil {
+			return fmt.Errorf("spec.metrics[%d].%s %q does not compile: %v", i, c[0], c[1], err)
+		}
+	}
+	return nil
+}
+
+// terminated says why the run's open metrics must stop, or "".
+func terminated(run *v1alpha1.AnalysisRun) string {
+	if run.Spec.Terminate {
+		return "the run was terminated (spec.terminate)"
+	}
+	for _, r := range run.Status.MetricResults {
+		if !r.DryRun && r.Phase.Completed() && r.Phase != v1alpha1.AnalysisPhaseSuccessful {
+			return fmt.Sprintf("metric %q ended the run %s", r.Name, r.Phase)
+		}
+	}
+	return ""
+}
+
+// stop ends an in-flight measurement of a run that is ending: the provider
+// cleans up (a Job is deleted) and the measurement is closed, as upstream,
+// as Successful saying it was terminated (the run's verdict does not rest on it).
+func stop(ctx context.Context, p provider.Provider, run *v1alpha1.AnalysisRun, m v1alpha1.Measurement, why string) v1alpha1.Measurement {
+	if t, ok := p.(provider.Terminator); ok {
+		t.Terminate(ctx, run, m)
+	}
+	done := metav1.NewTime(time.Now())
+	m.Phase, m.FinishedAt = v1alpha1.AnalysisPhaseSuccessful, &done
+	m.Message = fmt.Sprintf("%s: measurement stopped, %s", analysis.TerminatedMessage, why)
+	return m
 }
 
 // args resolves the run's arguments, reading Secrets for secretKeyRef.

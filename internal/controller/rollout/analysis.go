@@ -13,7 +13,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/analysis"
 	"github.com/sluice-dev/sluice/internal/canary"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // Labels on AnalysisRuns a Rollout starts.
@@ -30,6 +32,7 @@ const (
 const (
 	ReasonAnalysisTemplateNotFound = "AnalysisTemplateNotFound"
 	ReasonAnalysisRunInvalid       = "AnalysisRunInvalid"
+	ReasonAnalysisTemplateInvalid  = "AnalysisTemplateInvalid"
 )
 
 // stepGate answers the planner for analysis steps by creating (once) and
@@ -70,6 +73,10 @@ func (g *stepGate) analysis(base, kind string, recorded *v1alpha1.RolloutAnalysi
 	g.current = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: run.Status.Phase, Message: run.Status.Message}
 	switch run.Status.Phase {
 	case v1alpha1.AnalysisPhaseSuccessful:
+		if terminatedByHand(run) {
+			return canary.Pause, fmt.Sprintf("AnalysisRun %q was terminated (spec.terminate) before its metrics decided, "+
+				"so there is no evidence for this step: promote to continue or abort to roll back", name)
+		}
 		return canary.Advance, ""
 	case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
 		return canary.Abort, fmt.Sprintf("AnalysisRun %q %s: %s", name, run.Status.Phase, run.Status.Message)
@@ -77,6 +84,15 @@ func (g *stepGate) analysis(base, kind string, recorded *v1alpha1.RolloutAnalysi
 		return canary.Pause, fmt.Sprintf("AnalysisRun %q Inconclusive: %s; promote to continue or abort to roll back", name, run.Status.Message)
 	}
 	return canary.Wait, ""
+}
+
+// terminatedByHand reports a run that a person (or a tool such as ArgoCD's
+// terminate action) ended with spec.terminate before its metrics decided.
+// Its Successful phase is upstream's convention, not evidence. Runs Sluice
+// terminates itself carry the superseded annotation.
+func terminatedByHand(run *v1alpha1.AnalysisRun) bool {
+	return run.Spec.Terminate && run.Annotations[supersededAnnotation] == "" &&
+		strings.HasPrefix(run.Status.Message, analysis.TerminatedMessage)
 }
 
 // ensureRun returns the named AnalysisRun, creating it from the templates.
@@ -151,6 +167,12 @@ func (r *Reconciler) runSpec(ctx context.Context, ro *v1alpha1.Rollout, hash str
 				return nil, templateErr(kind, ref.TemplateName, ro.Namespace, err)
 			}
 			tmpl = t.Spec
+		}
+		// The controller's rules are lint's: a condition that does not compile
+		// stops the Rollout here, naming the field, not at the first measurement.
+		if errs := validation.AnalysisTemplate(&tmpl); len(errs) > 0 {
+			return nil, fail(ReasonAnalysisTemplateInvalid, "%s %q is invalid, so no AnalysisRun was created and the update waits: %v",
+				kind, ref.TemplateName, errs.ToAggregate())
 		}
 		for _, m := range tmpl.Metrics {
 			if other, dup := seen[m.Name]; dup {
@@ -233,18 +255,36 @@ func fieldValue(ro *v1alpha1.Rollout, path string) (string, error) {
 	return "", fmt.Errorf("fieldRef %q is not supported (use metadata.name, metadata.namespace, metadata.labels['k'], metadata.annotations['k'])", path)
 }
 
-// backgroundAnalysis runs spec.strategy.canary.analysis through an update
-// and aborts the update when it fails.
+// backgroundAnalysis runs spec.strategy.canary.analysis through an update,
+// with or without steps. It runs BEFORE planning and scaling, so it fails
+// closed: a run that cannot be created (template missing or invalid, create
+// forbidden, arguments unresolved) is a Failure and nothing is scaled. A run
+// that ended Failed or Error aborts the update; one that ended Inconclusive
+// pauses it (InconclusiveAnalysisRun, canary.BackgroundHold keeps everything
+// where it is) until a person promotes — then a fresh run <name>.<n> measures
+// again, as upstream starts a new one — or aborts.
+//
+// Without steps the update completes once its pods are up, as upstream: the
+// run must have started before the first pod is scaled, and a verdict it
+// reaches before completion stops the update; it does not hold completion
+// open. A run still going at completion is terminated as superseded.
 func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollout, hash string, rev int64, n *notes) error {
 	c := ro.Spec.Strategy.Canary
 	st := &ro.Status
 	prev := st.Canary.CurrentBackgroundAnalysisRunStatus
 	st.Canary.CurrentBackgroundAnalysisRunStatus = nil
-	if c == nil || c.Analysis == nil || st.StableRS == hash || st.Abort || st.CurrentStepIndex == nil {
+	fresh := st.CurrentPodHash != hash // a new revision: the planner starts its steps again
+	if c == nil || c.Analysis == nil || st.StableRS == "" || st.StableRS == hash || (st.Abort && !fresh) {
 		return nil
 	}
-	if s := c.Analysis.StartingStep; s != nil && *st.CurrentStepIndex < *s {
-		return nil
+	if s := c.Analysis.StartingStep; s != nil && len(c.Steps) > 0 {
+		idx := int32(0)
+		if !fresh && st.CurrentStepIndex != nil {
+			idx = *st.CurrentStepIndex
+		}
+		if idx < *s {
+			return nil
+		}
 	}
 	base, preferred := fmt.Sprintf("%s-%s-%d", ro.Name, hash, rev), ""
 	if prev != nil && (prev.Name == base || strings.HasPrefix(prev.Name, base+".")) {
@@ -254,14 +294,60 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 	if err != nil {
 		return err
 	}
+	if fresh {
+		// The verdicts below belong to this revision's steps, which the
+		// planner has not started yet; the run is created, that is enough.
+		st.Canary.CurrentBackgroundAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: run.Name, Status: run.Status.Phase, Message: run.Status.Message}
+		return nil
+	}
+	if run.Status.Phase == v1alpha1.AnalysisPhaseInconclusive && prev != nil && prev.Name == run.Name &&
+		prev.Status == v1alpha1.AnalysisPhaseInconclusive && st.ControllerPause &&
+		canary.FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) == nil {
+		// This status paused for the run and a person has since removed the
+		// pause (promote): the run stays as the record, and a fresh run
+		// measures the rest of the update. (Read from the Rollout's own
+		// status, so a stale cache cannot fake a promote.)
+		if err := r.annotateRun(ctx, run, supersededAnnotation); err != nil {
+			return err
+		}
+		st.ControllerPause = len(st.PauseConditions) > 0
+		if run, err = r.ensureRun(ctx, ro, nextAttempt(base, run.Name), "", "Background", hash, &c.Analysis.RolloutAnalysis); err != nil {
+			return err
+		}
+	}
 	name := run.Name
 	st.Canary.CurrentBackgroundAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: run.Status.Phase, Message: run.Status.Message}
-	if p := run.Status.Phase; p == v1alpha1.AnalysisPhaseFailed || p == v1alpha1.AnalysisPhaseError || p == v1alpha1.AnalysisPhaseInconclusive {
+	switch p := run.Status.Phase; p {
+	case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
 		now := metav1.Now()
 		st.Abort, st.AbortedAt = true, &now
 		st.Phase = v1alpha1.RolloutPhaseDegraded
 		st.Message = canary.AbortMessage(rev, fmt.Sprintf("background AnalysisRun %q %s: %s", name, p, run.Status.Message))
 		n.warn("RolloutAborted", st.Message)
+	case v1alpha1.AnalysisPhaseInconclusive:
+		if canary.FindPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) != nil {
+			return nil // already paused for it
+		}
+		canary.AddPause(st, v1alpha1.PauseReasonInconclusiveAnalysis, r.Now())
+		n.warn("AnalysisInconclusive", fmt.Sprintf("background AnalysisRun %q Inconclusive: %s; the update is paused where it is: "+
+			"promote to continue (a fresh run measures again) or abort to roll back", name, run.Status.Message))
+	}
+	return nil
+}
+
+// nextAttempt names the run after attempt current of base: base.1, base.2, …
+func nextAttempt(base, current string) string {
+	n := 0
+	if rest, ok := strings.CutPrefix(current, base+"."); ok {
+		n, _ = strconv.Atoi(rest)
+	}
+	return fmt.Sprintf("%s.%d", base, n+1)
+}
+
+func (r *Reconciler) annotateRun(ctx context.Context, run *v1alpha1.AnalysisRun, key string) error {
+	body := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, key)
+	if err := r.Patch(ctx, run, client.RawPatch(types.MergePatchType, []byte(body))); err != nil {
+		return apiFailure("annotate AnalysisRun "+run.Name, err)
 	}
 	return nil
 }

@@ -256,6 +256,13 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		if rd, err = r.observeRouting(ctx, ro); err != nil {
 			return ctrl.Result{}, err
 		}
+		// Before planning and scaling: a background run that cannot start
+		// holds the update, and its verdict (abort, pause) is planned at once.
+		if err := r.backgroundAnalysis(ctx, ro, obs.hash, rev, n); err != nil && held == nil {
+			if held = holdable(err); held == nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if d, err = r.planCanary(ctx, ro, obs, newRS, rev, now, rd, held != nil); err != nil {
 			if held = holdable(err); held == nil {
 				return ctrl.Result{}, err
@@ -316,9 +323,6 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	r.setCounts(ro, obs)
 	requeue := r.setProgress(ro, prev, d, rev, now, n)
 
-	if err := r.backgroundAnalysis(ctx, ro, obs.hash, rev, n); err != nil {
-		return ctrl.Result{}, err
-	}
 	if err := r.terminateStaleRuns(ctx, ro); err != nil {
 		return ctrl.Result{}, err
 	}
