@@ -50,8 +50,12 @@ sandbox-up: sandbox-bins ## Start a local control plane ($(SANDBOX)) with kwok n
 sandbox-down: ## Stop the local control plane ($(SANDBOX)) and delete its data.
 	hack/sandbox/down.sh $(SANDBOX)
 
+.PHONY: test-deps
+test-deps: ## Install (or name) what the tests need beyond Go: Debian's prometheus.
+	hack/test-deps.sh
+
 .PHONY: test
-test: sandbox-bins vet ## All tests: unit, fuzz smoke, and the real-control-plane ones.
+test: sandbox-bins test-deps vet ## All tests: unit, fuzz smoke, and the real-control-plane ones.
 	$(GO) test -count=1 -timeout 30m ./...
 	hack/fuzz-smoke.sh
 
