@@ -198,8 +198,8 @@ func Plan(in Input) Decision {
 	if in.Hold && in.New == nil {
 		delete(d.Scale, in.NewHash) // never create a ReplicaSet while held
 	}
-	// A fully promoted canary becomes the stable.
-	if !noStable && !st.Abort && idx >= nSteps && settled {
+	// A fully promoted canary becomes the stable (never while held).
+	if !noStable && !st.Abort && !in.Hold && idx >= nSteps && settled {
 		st.StableRS = in.NewHash
 		st.PromoteFull = false
 		noStable = true

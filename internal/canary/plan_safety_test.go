@@ -157,3 +157,16 @@ func TestHoldScalesAndAbortsButWalksNoStep(t *testing.T) {
 		}
 	})
 }
+
+// A held canary without steps never completes: the update has not started.
+func TestHoldNeverCompletes(t *testing.T) {
+	st := v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v1"}
+	d := Plan(Input{Replicas: 5, Strategy: &v1alpha1.CanaryStrategy{}, Status: st, NewHash: "v2", Hold: true,
+		Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5}})
+	if d.Status.StableRS != "v1" || d.Completed {
+		t.Fatalf("held: stableRS %q completed %v, want v1 and not completed", d.Status.StableRS, d.Completed)
+	}
+	if _, ok := d.Scale["v2"]; ok || d.Scale["v1"] != 5 {
+		t.Fatalf("held: want v1 kept at 5 and no v2, scale %v", d.Scale)
+	}
+}

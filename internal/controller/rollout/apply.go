@@ -22,7 +22,9 @@ import (
 // and sets spec.replicas on every ReplicaSet whose count differs from the plan.
 func (r *Reconciler) applyScale(ctx context.Context, ro *v1alpha1.Rollout, obs *observed,
 	newRS *appsv1.ReplicaSet, scale map[string]int32, rev int64) (*appsv1.ReplicaSet, error) {
-	if newRS == nil {
+	if _, planned := scale[obs.hash]; newRS == nil && !planned {
+		// Held, or the scale deferred: no ReplicaSet is created.
+	} else if newRS == nil {
 		rs, err := r.createReplicaSet(ctx, ro, obs, scale[obs.hash], rev)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -36,7 +37,7 @@ type observed struct {
 	hash       string
 	owned      []*appsv1.ReplicaSet // owned by the Rollout, newest revision first
 	// collisionCount salts the hash after a hash collision (status.collisionCount).
-	collisionCount int32
+	collisionCount *int32
 }
 
 // unsupported reports a feature of the spec Sluice cannot carry out. Failing
@@ -146,11 +147,20 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (*observ
 	return o, nil
 }
 
-// TemplateHash names a pod template: equal templates, equal hashes.
-func TemplateHash(t *corev1.PodTemplateSpec) string {
+// TemplateHash names a pod template: equal templates, equal hashes. It is
+// upstream's pod-template hash (FNV-32a of the template's JSON, safe-encoded),
+// so a ReplicaSet made by either controller for a template has one name.
+func TemplateHash(t *corev1.PodTemplateSpec) string { return hashTemplate(t, nil) }
+
+func hashTemplate(t *corev1.PodTemplateSpec, collisionCount *int32) string {
 	b, _ := json.Marshal(t)
 	h := fnv.New32a()
 	_, _ = h.Write(b)
+	if collisionCount != nil {
+		salt := make([]byte, 8)
+		binary.LittleEndian.PutUint32(salt, uint32(*collisionCount))
+		_, _ = h.Write(salt)
+	}
 	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
 }
 

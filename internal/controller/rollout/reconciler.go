@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,7 +191,7 @@ func (r *Reconciler) setFailure(ro *v1alpha1.Rollout, f *Failure, now metav1.Tim
 	}
 	msg := f.Message
 	if f.Held {
-		msg += heldNote
+		msg = strings.TrimSuffix(msg, ".") + "." + heldNote
 	}
 	changed := conditions.Set(st, v1alpha1.RolloutProgressing, corev1.ConditionFalse, f.Reason, msg, now)
 	st.Phase = v1alpha1.RolloutPhaseDegraded
@@ -221,10 +222,10 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if old := ptrValue(ro.Status.CollisionCount); obs.collisionCount != old {
-		ro.Status.CollisionCount = &obs.collisionCount
+	if old := ro.Status.CollisionCount; ptrValue(obs.collisionCount) != ptrValue(old) {
+		ro.Status.CollisionCount = obs.collisionCount
 		n.warn(ReasonHashCollision, fmt.Sprintf("ReplicaSet %s-%s already exists with another pod template (a hash collision); "+
-			"the template is named %s instead (status.collisionCount %d)", ro.Name, saltedHash(&obs.template, old), obs.hash, obs.collisionCount))
+			"the template is named %s instead (status.collisionCount %d)", ro.Name, saltedHash(&obs.template, old), obs.hash, ptrValue(obs.collisionCount)))
 	}
 	newRS := obs.byHash(obs.hash)
 	repairStable(ro, obs, newRS, now, n)

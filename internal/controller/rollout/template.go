@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"encoding/json"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -15,31 +14,27 @@ const maxCollisions = 20
 // template (a hash collision) — the hash salted with status.collisionCount,
 // counting up until the name is free or holds this template. Reusing the
 // colliding ReplicaSet would run the wrong pods and report them Healthy.
-func (o *observed) resolveHash(collisionCount *int32) (hash string, count int32) {
-	if collisionCount != nil {
-		count = *collisionCount
-	}
-	for ; ; count++ {
+func (o *observed) resolveHash(collisionCount *int32) (hash string, count *int32) {
+	count = collisionCount
+	for {
 		hash = saltedHash(&o.template, count)
 		rs := o.byHash(hash)
-		if rs == nil || count >= maxCollisions || SameTemplate(&rs.Spec.Template, &o.template) {
+		if rs == nil || SameTemplate(&rs.Spec.Template, &o.template) || (count != nil && *count >= maxCollisions) {
 			return hash, count
 		}
+		next := int32(1)
+		if count != nil {
+			next = *count + 1
+		}
+		count = &next
 	}
 }
 
-// saltedHash is TemplateHash with the collision count mixed in when it is
-// not zero, so templates that never collided keep their hash.
-func saltedHash(t *corev1.PodTemplateSpec, count int32) string {
-	if count == 0 {
-		return TemplateHash(t)
-	}
-	salted := t.DeepCopy()
-	if salted.Annotations == nil {
-		salted.Annotations = map[string]string{}
-	}
-	salted.Annotations["sluice.dev/collision-count"] = fmt.Sprint(count)
-	return TemplateHash(salted)
+// saltedHash is the template's hash with the collision count mixed in when
+// there is one, as upstream computes it (the count's 8 little-endian bytes
+// after the template's JSON), so both controllers name a ReplicaSet alike.
+func saltedHash(t *corev1.PodTemplateSpec, count *int32) string {
+	return hashTemplate(t, count)
 }
 
 // SameTemplate reports whether a ReplicaSet's pod template (as the API

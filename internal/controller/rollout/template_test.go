@@ -77,28 +77,28 @@ func TestResolveHashOnCollision(t *testing.T) {
 	want := tmpl("web:2")
 	plain := TemplateHash(want)
 	o := &observed{template: *want}
-	if h, n := o.resolveHash(nil); h != plain || n != 0 {
-		t.Fatalf("no ReplicaSet: want the plain hash %s/0, have %s/%d", plain, h, n)
+	if h, n := o.resolveHash(nil); h != plain || n != nil {
+		t.Fatalf("no ReplicaSet: want the plain hash %s, have %s/%v", plain, h, n)
 	}
 	impostor := defaulted(tmpl("web:other"))
 	impostor.Labels[PodTemplateHashLabel] = plain
 	o.owned = append(o.owned, rsWith(plain, impostor))
 	h, n := o.resolveHash(nil)
-	if h == plain || n != 1 {
-		t.Fatalf("collision: want a salted hash with count 1, have %s/%d", h, n)
+	if h == plain || n == nil || *n != 1 {
+		t.Fatalf("collision: want a salted hash with count 1, have %s/%v", h, n)
 	}
 	// The same template's own ReplicaSet under the salted name is found again.
 	own := defaulted(want)
 	own.Labels[PodTemplateHashLabel] = h
 	o.owned = append(o.owned, rsWith(h, own))
-	if h2, n2 := o.resolveHash(nil); h2 != h || n2 != 1 {
-		t.Fatalf("after creating it: want %s/1 again, have %s/%d", h, h2, n2)
+	if h2, n2 := o.resolveHash(nil); h2 != h || *n2 != 1 {
+		t.Fatalf("after creating it: want %s/1 again, have %s/%d", h, h2, *n2)
 	}
 	// Its own ReplicaSet under the plain name is not a collision.
 	mine := defaulted(want)
 	o.owned = []*appsv1.ReplicaSet{rsWith(plain, mine)}
-	if h3, n3 := o.resolveHash(nil); h3 != plain || n3 != 0 {
-		t.Fatalf("own ReplicaSet: want %s/0, have %s/%d", plain, h3, n3)
+	if h3, n3 := o.resolveHash(nil); h3 != plain || n3 != nil {
+		t.Fatalf("own ReplicaSet: want %s, have %s/%v", plain, h3, n3)
 	}
 }
 
