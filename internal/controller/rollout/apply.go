@@ -55,6 +55,32 @@ func (r *Reconciler) applyScale(ctx context.Context, ro *v1alpha1.Rollout, obs *
 }
 
 func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout, obs *observed, replicas int32, rev int64) (*appsv1.ReplicaSet, error) {
+	rs := r.replicaSetFor(ro, obs, replicas, rev)
+	err := r.Create(ctx, rs)
+	if apierrors.IsAlreadyExists(err) {
+		var existing appsv1.ReplicaSet
+		if gerr := r.Get(ctx, client.ObjectKeyFromObject(rs), &existing); gerr == nil && !metav1.IsControlledBy(&existing, ro) {
+			owner := "no controller"
+			if ref := metav1.GetControllerOf(&existing); ref != nil {
+				owner = fmt.Sprintf("%s %q", ref.Kind, ref.Name)
+			}
+			return nil, fail(ReasonReplicaSetConflict, "ReplicaSet %q, the name this Rollout needs for its current template, exists and "+
+				"belongs to %s, and its selector or template is not this Rollout's; it may serve pods, so Sluice leaves it alone. "+
+				"Rename the Rollout, or move that ReplicaSet's workload to another name", rs.Name, owner)
+		}
+		return nil, err // our own, not yet in the cache: retry
+	}
+	if err != nil {
+		return nil, apiFailure("create "+describeRS(rs), err)
+	}
+	r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "NewReplicaSetCreated", "Create",
+		"Created %s (revision %d) with %d replicas", describeRS(rs), rev, replicas)
+	return rs, nil
+}
+
+// replicaSetFor is the ReplicaSet of the current template as the Rollout
+// creates it.
+func (r *Reconciler) replicaSetFor(ro *v1alpha1.Rollout, obs *observed, replicas int32, rev int64) *appsv1.ReplicaSet {
 	tmpl := obs.template.DeepCopy()
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
@@ -65,7 +91,7 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 		sel.MatchLabels = map[string]string{}
 	}
 	sel.MatchLabels[PodTemplateHashLabel] = obs.hash
-	rs := &appsv1.ReplicaSet{
+	return &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            ro.Name + "-" + obs.hash,
 			Namespace:       ro.Namespace,
@@ -77,21 +103,6 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 			Replicas: &replicas, MinReadySeconds: ro.Spec.MinReadySeconds, Selector: sel, Template: *tmpl,
 		},
 	}
-	err := r.Create(ctx, rs)
-	if apierrors.IsAlreadyExists(err) {
-		var existing appsv1.ReplicaSet
-		if gerr := r.Get(ctx, client.ObjectKeyFromObject(rs), &existing); gerr == nil && !metav1.IsControlledBy(&existing, ro) {
-			return nil, fail(ReasonReplicaSetConflict, "ReplicaSet %q exists and is not owned by this Rollout; "+
-				"look at what it runs before anything else: if it serves nothing, rename or delete it so the Rollout can create its own", rs.Name)
-		}
-		return nil, err // our own, not yet in the cache: retry
-	}
-	if err != nil {
-		return nil, apiFailure("create "+describeRS(rs), err)
-	}
-	r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "NewReplicaSetCreated", "Create",
-		"Created %s (revision %d) with %d replicas", describeRS(rs), rev, replicas)
-	return rs, nil
 }
 
 // scaleDownWorkload carries out spec.workloadRef.scaleDown, and warns — in a

@@ -113,7 +113,7 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 
 // observe reads the pod template (from spec.template or the workloadRef
 // Deployment) and the ReplicaSets the Rollout owns.
-func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (*observed, error) {
+func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, n *notes) (*observed, error) {
 	o := &observed{selector: ro.Spec.Selector}
 	if ref := ro.Spec.WorkloadRef; ref != nil {
 		var d appsv1.Deployment
@@ -142,8 +142,14 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (*observ
 	for i := range list.Items {
 		o.owned = append(o.owned, &list.Items[i])
 	}
+	if err := r.claimOrphans(ctx, ro, o, n); err != nil {
+		return nil, err
+	}
 	sort.Slice(o.owned, func(i, j int) bool { return revision(o.owned[i]) > revision(o.owned[j]) })
 	o.hash, o.collisionCount = o.resolveHash(ro.Status.CollisionCount)
+	if err := r.adoptByTemplate(ctx, ro, o, n); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 

@@ -47,6 +47,7 @@ type Reconciler struct {
 
 	mu       sync.Mutex
 	restarts map[types.UID]map[types.UID]bool // see pendingRestarts
+	adopted  adoptions
 }
 
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
@@ -218,7 +219,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		return ctrl.Result{}, held
 	}
 	prev := ro.Status.DeepCopy()
-	obs, err := r.observe(ctx, ro)
+	obs, err := r.observe(ctx, ro, n)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -442,6 +443,10 @@ func describeRS(rs *appsv1.ReplicaSet) string { return fmt.Sprintf("ReplicaSet %
 // notes are Events that describe a status change; they are sent after the
 // status write succeeds.
 type notes []canary.Event
+
+func (n *notes) add(warning bool, reason, msg string) {
+	*n = append(*n, canary.Event{Warning: warning, Reason: reason, Message: msg})
+}
 
 func (n *notes) warn(reason, msg string) {
 	*n = append(*n, canary.Event{Warning: true, Reason: reason, Message: msg})
