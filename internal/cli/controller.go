@@ -43,6 +43,8 @@ func newControllerCmd() *cobra.Command {
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one active controller among replicas (use when running more than one)")
 	f.StringVar(&o.LeaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
 	f.StringVar(&o.Namespace, "namespace", "", "watch only this namespace (default: all)")
+	f.StringVar(&o.InstanceID, "instance-id", "", "handle only Rollouts and AnalysisRuns labelled argo-rollouts.argoproj.io/controller-instance-id=ID "+
+		"(default: only those without the label), to run beside another controller (see docs/migrating-from-argo-rollouts.md)")
 	fs := flag.NewFlagSet("zap", flag.ExitOnError)
 	zo.BindFlags(fs)
 	f.AddGoFlagSet(fs)

@@ -34,6 +34,9 @@ type Options struct {
 	// Restartable lets one process start the manager more than once (tests
 	// that stop and restart the controller).
 	Restartable bool
+	// InstanceID is upstream's --instance-id: handle only the Rollouts and
+	// AnalysisRuns labelled with it ("" handles only unlabelled ones).
+	InstanceID string
 }
 
 // Scheme knows the built-in kinds and Sluice's.
@@ -83,9 +86,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	if err := (&rollout.Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder(o.ControllerName),
+		InstanceID: o.InstanceID,
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder(o.ControllerName),
 	}).SetupWithManager(mgr); err != nil {
 		if meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("the argoproj.io/v1alpha1 CRDs are not installed in this cluster "+
@@ -94,8 +98,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
 	}
 	if err := (&analysisrun.Reconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder(o.ControllerName),
+		InstanceID: o.InstanceID,
+		Client:     mgr.GetClient(),
+		Recorder:   mgr.GetEventRecorder(o.ControllerName),
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
 	}

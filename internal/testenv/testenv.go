@@ -326,7 +326,14 @@ func zapLevel() zapcore.Level {
 // the returned stop is called. Stop the shared controller first so the two
 // do not both act on the same objects.
 func (e *Env) RunController(cfg *rest.Config, namespace string) (stop func()) {
-	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", Restartable: true, Namespace: namespace})
+	return e.RunControllerWith(cfg, manager.Options{Namespace: namespace})
+}
+
+// RunControllerWith is RunController with more manager options (e.g. an
+// instance id); metrics and probes are always off.
+func (e *Env) RunControllerWith(cfg *rest.Config, o manager.Options) (stop func()) {
+	o.MetricsAddr, o.ProbeAddr, o.Restartable = "0", "0", true
+	mgr, err := manager.New(cfg, o)
 	if err != nil {
 		panic(err)
 	}

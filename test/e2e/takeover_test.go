@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/canary"
+	"github.com/sluice-dev/sluice/internal/instance"
+	"github.com/sluice-dev/sluice/internal/manager"
 	"github.com/sluice-dev/sluice/internal/testenv"
 )
 
@@ -155,4 +158,78 @@ func hasEvent(t *testing.T, env *testenv.Env, ns, name, reason, contains string)
 		return found, "waiting for a " + reason + " Event"
 	})
 	return found
+}
+
+// Instance ids, with upstream's semantics: the default controller leaves a
+// Rollout labelled for another instance alone; the controller started with
+// that --instance-id takes it; relabelling a Rollout moves it between them
+// without touching its pods (a staged migration).
+func TestInstanceIDsRunSideBySide(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	create(t, env, templateRollout(ns, "plain", "app:1", 2, seedSteps()))
+	blue := templateRollout(ns, "blue", "app:1", 2, seedSteps())
+	blue.Labels = map[string]string{instance.Label: "blue"}
+	create(t, env, blue)
+	expectCanary(t, env, ns, "plain", 2, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	time.Sleep(2 * time.Second)
+	if got := getRollout(t, env, ns, "blue"); got.Status.Phase != "" || len(replicaSets(t, env, ns, "blue")) != 0 {
+		t.Fatalf("the default controller touched a Rollout labelled for instance blue: %s %q", got.Status.Phase, got.Status.Message)
+	}
+
+	stop := env.RunControllerWith(env.Config, manager.Options{InstanceID: "blue", Namespace: ns})
+	defer stop()
+	expectCanary(t, env, ns, "blue", 2, 0, v1alpha1.RolloutPhaseHealthy, 4)
+
+	// Move "plain" to the blue instance: same pods, now driven by blue.
+	before := replicaSets(t, env, ns, "plain")
+	plain := getRollout(t, env, ns, "plain")
+	patchSpec(t, env, plain, fmt.Sprintf(`{"metadata":{"labels":{%q:"blue"}}}`, instance.Label))
+	setImage(t, env, plain, "app:2")
+	got := expectCanary(t, env, ns, "plain", 1, 2, v1alpha1.RolloutPhasePaused, 1)
+	if rs := replicaSets(t, env, ns, "plain")[got.Status.StableRS]; rs.Name != before[got.Status.StableRS].Name {
+		t.Fatalf("the stable ReplicaSet changed on the move: %s", describeRS(replicaSets(t, env, ns, "plain")))
+	}
+	// The default controller must not fight over it: stop blue, and nothing moves.
+	stop()
+	promote(t, env, ns, "plain")
+	time.Sleep(2 * time.Second)
+	if r := replicaSets(t, env, ns, "plain")[got.Status.CurrentPodHash]; r.Spec != 1 {
+		t.Fatalf("the default controller acted on a Rollout of instance blue: %s", describeRS(replicaSets(t, env, ns, "plain")))
+	}
+}
+
+// What upstream's controller and CLI read is written the way upstream
+// writes it, so moving back works: run labels (rollout-type, step-index, the
+// pod hash, the selector's labels) and desired-replicas on ReplicaSets.
+func TestWrittenAsUpstreamWritesIt(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) }))
+	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.status}"}}}}}})
+	ro := templateRollout(ns, "app", "app:1", 3, []v1alpha1.CanaryStep{{SetWeight: ptr(int32(30))},
+		{Analysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "health"}}}}, {Pause: &v1alpha1.RolloutPause{}}})
+	create(t, env, ro)
+	expectCanary(t, env, ns, "app", 3, 0, v1alpha1.RolloutPhaseHealthy, 3)
+	setImage(t, env, ro, "app:2")
+	got := expectCanary(t, env, ns, "app", 1, 2, v1alpha1.RolloutPhasePaused, 2)
+	runs := analysisRuns(t, env, ns)
+	if len(runs) != 1 {
+		t.Fatalf("want one run, have %d", len(runs))
+	}
+	want := map[string]string{"rollout-type": "Step", "step-index": "1", "rollouts-pod-template-hash": got.Status.CurrentPodHash, "app": "app"}
+	for k, v := range want {
+		if runs[0].Labels[k] != v {
+			t.Errorf("run label %s=%q, want %q (labels %v)", k, runs[0].Labels[k], v, runs[0].Labels)
+		}
+	}
+	for h, r := range replicaSets(t, env, ns, "app") {
+		if v := rsAnnotation(t, env, ns, "app", h, "rollout.argoproj.io/desired-replicas"); v != "3" {
+			t.Errorf("ReplicaSet %s: desired-replicas %q, want 3", r.Name, v)
+		}
+	}
 }

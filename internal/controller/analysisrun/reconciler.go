@@ -18,16 +18,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/analysis"
 	"github.com/sluice-dev/sluice/internal/analysis/provider"
+	"github.com/sluice-dev/sluice/internal/instance"
 )
 
 // Reconciler drives AnalysisRuns.
 type Reconciler struct {
 	client.Client
+	// InstanceID: handle only runs labelled with it (see internal/instance).
+	InstanceID string
 	// Secrets reads Secrets straight from the API server: caching them would
 	// need list/watch on every Secret in the cluster, while a run needs get
 	// on the few its arguments name. It also finds a Job just created that the
@@ -37,7 +41,7 @@ type Reconciler struct {
 	Now      func() time.Time
 }
 
-// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=argoproj.io,resources=analysistemplates;clusteranalysistemplates,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
@@ -52,7 +56,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Secrets = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.AnalysisRun{}).
+		For(&v1alpha1.AnalysisRun{}, builder.WithPredicates(instance.Filter(r.InstanceID))).
 		Owns(&batchv1.Job{}).
 		Named("analysisrun").
 		Complete(r)
@@ -74,7 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, &run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if run.Status.Phase.Completed() || run.DeletionTimestamp != nil {
+	if run.Status.Phase.Completed() || run.DeletionTimestamp != nil || !instance.Mine(&run, r.InstanceID) {
 		return ctrl.Result{}, nil
 	}
 	before := run.Status.DeepCopy()

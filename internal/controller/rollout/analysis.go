@@ -15,13 +15,54 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/analysis"
 	"github.com/sluice-dev/sluice/internal/canary"
+	"github.com/sluice-dev/sluice/internal/instance"
 	"github.com/sluice-dev/sluice/internal/validation"
 )
 
+// runLabels are the labels of a run the Rollout starts: upstream's (the
+// pod hash, rollout-type, step-index, the Rollout's selector labels, its
+// controller instance), so upstream's controller and CLI find the runs after
+// a switch back, and Sluice's own.
+func runLabels(ro *v1alpha1.Rollout, kind, hash string, extra map[string]string) map[string]string {
+	l := map[string]string{}
+	if ro.Spec.Selector != nil {
+		for k, v := range ro.Spec.Selector.MatchLabels {
+			l[k] = v
+		}
+	}
+	for k, v := range extra {
+		l[k] = v
+	}
+	if id := ro.Labels[instance.Label]; id != "" {
+		l[instance.Label] = id
+	}
+	l[runRolloutLabel], l[runTypeLabel], l[upstreamTypeLabel], l[PodTemplateHashLabel] = ro.Name, kind, kind, hash
+	return l
+}
+
+// ownedRuns lists the AnalysisRuns the Rollout controls, found by owner (as
+// upstream does) so runs made by upstream's controller before a switch are
+// terminated and garbage-collected like Sluice's own.
+func (r *Reconciler) ownedRuns(ctx context.Context, ro *v1alpha1.Rollout, list *v1alpha1.AnalysisRunList) error {
+	var all v1alpha1.AnalysisRunList
+	if err := r.List(ctx, &all, client.InNamespace(ro.Namespace)); err != nil {
+		return apiFailure("list AnalysisRuns", err)
+	}
+	for i := range all.Items {
+		if ref := metav1.GetControllerOf(&all.Items[i]); ref != nil && ref.UID == ro.UID {
+			list.Items = append(list.Items, all.Items[i])
+		}
+	}
+	return nil
+}
+
 // Labels on AnalysisRuns a Rollout starts.
 const (
-	runRolloutLabel = "rollout.argoproj.io/rollout"
-	runTypeLabel    = "rollout.argoproj.io/analysis-type"
+	// upstreamTypeLabel and upstreamStepIndexLabel are upstream's names.
+	upstreamTypeLabel      = "rollout-type"
+	upstreamStepIndexLabel = "step-index"
+	runRolloutLabel        = "rollout.argoproj.io/rollout"
+	runTypeLabel           = "rollout.argoproj.io/analysis-type"
 	// supersededAnnotation marks a run that no longer gates anything (its
 	// step was passed, the update aborted or replaced). A retry of the same
 	// step measures afresh in a new run named <name>.<n>.
@@ -39,6 +80,7 @@ const (
 // reading the step's AnalysisRun. Setup problems (a missing template) are
 // kept in err and reported as a Failure after planning.
 type stepGate struct {
+	labels  map[string]string // extra run labels (step-index)
 	r       *Reconciler
 	ctx     context.Context
 	ro      *v1alpha1.Rollout
@@ -50,6 +92,7 @@ type stepGate struct {
 
 // Step implements canary.StepGate.
 func (g *stepGate) Step(idx int32, a *v1alpha1.RolloutAnalysis) (canary.Verdict, string) {
+	g.labels = map[string]string{upstreamStepIndexLabel: strconv.Itoa(int(idx))}
 	return g.analysis(fmt.Sprintf("%s-%s-%d-%d", g.ro.Name, g.hash, g.rev, idx), "Step",
 		g.ro.Status.Canary.CurrentStepAnalysisRunStatus, a)
 }
@@ -64,7 +107,7 @@ func (g *stepGate) analysis(base, kind string, recorded *v1alpha1.RolloutAnalysi
 	if recorded != nil && (recorded.Name == base || strings.HasPrefix(recorded.Name, base+".")) {
 		preferred = recorded.Name
 	}
-	run, err := g.r.ensureRun(g.ctx, g.ro, base, preferred, kind, g.hash, a)
+	run, err := g.r.ensureRun(g.ctx, g.ro, base, preferred, kind, g.hash, a, g.labels)
 	if err != nil {
 		g.err = err
 		return canary.Wait, ""
@@ -96,7 +139,8 @@ func terminatedByHand(run *v1alpha1.AnalysisRun) bool {
 }
 
 // ensureRun returns the named AnalysisRun, creating it from the templates.
-func (r *Reconciler) ensureRun(ctx context.Context, ro *v1alpha1.Rollout, name, preferred, kind, hash string, a *v1alpha1.RolloutAnalysis) (*v1alpha1.AnalysisRun, error) {
+func (r *Reconciler) ensureRun(ctx context.Context, ro *v1alpha1.Rollout, name, preferred, kind, hash string, a *v1alpha1.RolloutAnalysis,
+	extra map[string]string) (*v1alpha1.AnalysisRun, error) {
 	var run v1alpha1.AnalysisRun
 	if preferred != "" {
 		err := r.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: preferred}, &run)
@@ -128,7 +172,7 @@ func (r *Reconciler) ensureRun(ctx context.Context, ro *v1alpha1.Rollout, name, 
 	run = v1alpha1.AnalysisRun{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: ro.Namespace,
-			Labels:          map[string]string{runRolloutLabel: ro.Name, runTypeLabel: kind, PodTemplateHashLabel: hash},
+			Labels:          runLabels(ro, kind, hash, extra),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
 		},
 		Spec: *spec,
@@ -290,7 +334,7 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 	if prev != nil && (prev.Name == base || strings.HasPrefix(prev.Name, base+".")) {
 		preferred = prev.Name
 	}
-	run, err := r.ensureRun(ctx, ro, base, preferred, "Background", hash, &c.Analysis.RolloutAnalysis)
+	run, err := r.ensureRun(ctx, ro, base, preferred, "Background", hash, &c.Analysis.RolloutAnalysis, nil)
 	if err != nil {
 		return err
 	}
@@ -311,7 +355,7 @@ func (r *Reconciler) backgroundAnalysis(ctx context.Context, ro *v1alpha1.Rollou
 			return err
 		}
 		st.ControllerPause = len(st.PauseConditions) > 0
-		if run, err = r.ensureRun(ctx, ro, nextAttempt(base, run.Name), "", "Background", hash, &c.Analysis.RolloutAnalysis); err != nil {
+		if run, err = r.ensureRun(ctx, ro, nextAttempt(base, run.Name), "", "Background", hash, &c.Analysis.RolloutAnalysis, nil); err != nil {
 			return err
 		}
 	}
@@ -357,8 +401,8 @@ func (r *Reconciler) annotateRun(ctx context.Context, run *v1alpha1.AnalysisRun,
 // them superseded, so a retry measures afresh.
 func (r *Reconciler) terminateStaleRuns(ctx context.Context, ro *v1alpha1.Rollout) error {
 	var list v1alpha1.AnalysisRunList
-	if err := r.List(ctx, &list, client.InNamespace(ro.Namespace), client.MatchingLabels{runRolloutLabel: ro.Name}); err != nil {
-		return apiFailure("list AnalysisRuns", err)
+	if err := r.ownedRuns(ctx, ro, &list); err != nil {
+		return err
 	}
 	keep := map[string]bool{}
 	if !ro.Status.Abort {

@@ -38,13 +38,16 @@ func (r *Reconciler) applyScale(ctx context.Context, ro *v1alpha1.Rollout, obs *
 			return nil, apiFailure("update "+describeRS(newRS), err)
 		}
 	}
+	desired := strconv.Itoa(int(replicasOf(ro)))
 	for _, rs := range obs.owned {
 		want, ok := scale[rs.Labels[PodTemplateHashLabel]]
 		if !ok || rs.Spec.Replicas == nil || *rs.Spec.Replicas == want {
 			continue
 		}
 		from := *rs.Spec.Replicas
-		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, want)
+		// The Rollout's size rides along, as upstream writes it (its CLI and
+		// HPA-aware code read it).
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"replicas":%d}}`, DesiredReplicasAnnotation, desired, want)
 		if err := r.Patch(ctx, rs, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 			return nil, apiFailure("scale "+describeRS(rs), err)
 		}
@@ -96,7 +99,7 @@ func (r *Reconciler) replicaSetFor(ro *v1alpha1.Rollout, obs *observed, replicas
 			Name:            ro.Name + "-" + obs.hash,
 			Namespace:       ro.Namespace,
 			Labels:          tmpl.Labels,
-			Annotations:     map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10)},
+			Annotations:     map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10), DesiredReplicasAnnotation: strconv.Itoa(int(replicasOf(ro)))},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
 		},
 		Spec: appsv1.ReplicaSetSpec{
@@ -178,9 +181,18 @@ func (r *Reconciler) cleanupHistory(ctx context.Context, ro *v1alpha1.Rollout, o
 			return apiFailure("delete old "+describeRS(rs), err)
 		}
 		// Its AnalysisRuns go with it: they are the revision's history.
-		if err := r.DeleteAllOf(ctx, &v1alpha1.AnalysisRun{}, client.InNamespace(ro.Namespace), client.MatchingLabels{
-			runRolloutLabel: ro.Name, PodTemplateHashLabel: rs.Labels[PodTemplateHashLabel]}); err != nil {
-			return apiFailure("delete AnalysisRuns of old "+describeRS(rs), err)
+		var runs v1alpha1.AnalysisRunList
+		if err := r.ownedRuns(ctx, ro, &runs); err != nil {
+			return err
+		}
+		for i := range runs.Items {
+			run := &runs.Items[i]
+			if run.Labels[PodTemplateHashLabel] != rs.Labels[PodTemplateHashLabel] {
+				continue
+			}
+			if err := r.Delete(ctx, run, client.Preconditions{UID: &run.UID}); client.IgnoreNotFound(err) != nil {
+				return apiFailure("delete AnalysisRun "+run.Name+" of old "+describeRS(rs), err)
+			}
 		}
 	}
 	return nil

@@ -25,8 +25,10 @@ import (
 const (
 	PodTemplateHashLabel = "rollouts-pod-template-hash"
 	RevisionAnnotation   = "rollout.argoproj.io/revision"
-	ownerIndex           = ".metadata.controller"
-	workloadRefIndex     = ".spec.workloadRef.name"
+	// DesiredReplicasAnnotation is the Rollout's spec.replicas, on its ReplicaSets.
+	DesiredReplicasAnnotation = "rollout.argoproj.io/desired-replicas"
+	ownerIndex                = ".metadata.controller"
+	workloadRefIndex          = ".spec.workloadRef.name"
 )
 
 // observed is what one reconcile reads from the API.

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -32,11 +33,14 @@ import (
 	"github.com/sluice-dev/sluice/internal/bluegreen"
 	"github.com/sluice-dev/sluice/internal/canary"
 	"github.com/sluice-dev/sluice/internal/conditions"
+	"github.com/sluice-dev/sluice/internal/instance"
 	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // Reconciler drives Rollouts.
 type Reconciler struct {
+	// InstanceID: handle only Rollouts labelled with it (see internal/instance).
+	InstanceID string
 	client.Client
 	// APIReader reads without the cache, for kinds that are not watched
 	// (HTTPRoutes); nil means the Client.
@@ -86,7 +90,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.Rollout{}).
+		For(&v1alpha1.Rollout{}, builder.WithPredicates(instance.Filter(r.InstanceID))).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsForDeployment)).
@@ -135,8 +139,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, &ro); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if ro.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
+	if ro.DeletionTimestamp != nil || !instance.Mine(&ro, r.InstanceID) {
+		return ctrl.Result{}, nil // being deleted, or another controller's
 	}
 	before := ro.Status.DeepCopy()
 	now := metav1.NewTime(r.Now().Truncate(time.Second))
