@@ -143,6 +143,9 @@ func TestAnalysisStepGatesTheCanary(t *testing.T) {
 	if !strings.Contains(got.Status.Message, "RolloutAborted") || !strings.Contains(got.Status.Message, `Metric "health" assessed Failed`) {
 		t.Fatalf("abort message should name the failed metric: %q", got.Status.Message)
 	}
+	// Notification tools key on upstream's event reasons.
+	hasWarning(t, env, ns, "web", "AnalysisRunFailed", `Metric "health" assessed Failed`)
+	hasWarning(t, env, ns, "web", "RolloutAborted", "revision 3")
 
 	// Retry after the fix measures afresh in a new run (the failed one stays
 	// for the record, marked superseded) and the update completes.

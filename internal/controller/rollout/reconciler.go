@@ -319,6 +319,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		return ctrl.Result{}, err
 	}
 	*n = append(*n, d.Events...)
+	if !prev.Abort && d.Status.Abort {
+		analysisFailed(&ro.Status, n) // the gates recorded their runs there
+	}
 	if d.Status.StableRS == obs.hash && stableBefore != obs.hash {
 		conditions.Remove(&ro.Status, v1alpha1.RolloutStableRepaired) // an update completed since
 	}
@@ -357,6 +360,18 @@ func deferScale(d *canary.Decision, rd *routing) {
 	d.Scale, d.ScaleDownAt, d.RouteWeight = nil, nil, nil
 	if rd != nil && rd.weight >= 0 {
 		d.RouteWeight = &rd.weight
+	}
+}
+
+// analysisFailed announces, as upstream does (notification tools key on
+// AnalysisRunFailed / AnalysisRunError), the run whose verdict aborted the update.
+func analysisFailed(st *v1alpha1.RolloutStatus, n *notes) {
+	for _, run := range []*v1alpha1.RolloutAnalysisRunStatus{st.Canary.CurrentStepAnalysisRunStatus,
+		st.Canary.CurrentBackgroundAnalysisRunStatus, st.BlueGreen.PrePromotionAnalysisRunStatus, st.BlueGreen.PostPromotionAnalysisRunStatus} {
+		if run != nil && (run.Status == v1alpha1.AnalysisPhaseFailed || run.Status == v1alpha1.AnalysisPhaseError) {
+			n.warn("AnalysisRun"+string(run.Status), fmt.Sprintf("AnalysisRun %q %s: %s", run.Name, run.Status, run.Message))
+			return
+		}
 	}
 }
 
