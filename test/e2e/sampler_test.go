@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -83,4 +84,54 @@ func (s *availabilitySampler) check(t *testing.T, floor int32) {
 		t.Fatalf("available pods dropped to %d, below replicas − maxUnavailable = %d (%d samples)", s.min, floor, s.samples)
 	}
 	t.Logf("availability never below %d (floor %d) over %d samples", s.min, floor, s.samples)
+}
+
+// samplePods watches the pods labelled app=<app> and records the lowest
+// number of Ready pods seen, whoever owns them (a Deployment and a Rollout
+// serving side by side).
+func samplePods(t *testing.T, env *testenv.Env, ns, app string) *availabilitySampler {
+	t.Helper()
+	list, err := env.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+	if err != nil {
+		t.Fatalf("listing pods: %v", err)
+	}
+	ready := map[string]bool{}
+	for i := range list.Items {
+		ready[list.Items[i].Name] = podIsReady(&list.Items[i])
+	}
+	w, err := env.Kube.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + app, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watching pods: %v", err)
+	}
+	s := &availabilitySampler{min: 1 << 30, w: w, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			ready[p.Name] = ev.Type != watch.Deleted && p.DeletionTimestamp == nil && podIsReady(p)
+			var n int32
+			for _, r := range ready {
+				if r {
+					n++
+				}
+			}
+			s.mu.Lock()
+			s.min = min(s.min, n)
+			s.samples++
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func podIsReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

@@ -233,3 +233,63 @@ func TestWrittenAsUpstreamWritesIt(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a Rollout that took over a Deployment gives the Deployment its
+// serving replicas back before the Rollout's pods go (availability never
+// below the floor, counting both), and Services stop selecting a pod hash
+// that no longer exists.
+func TestDeleteHandsBack(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	t.Run("workloadRef", func(t *testing.T) {
+		ns := env.Namespace(t)
+		dep := deployment(ns, "app", "app:1", 5)
+		ro := workloadRollout(ns, "app", "app", "onsuccess", 5, seedSteps())
+		ro.Spec.MinReadySeconds = 1
+		create(t, env, dep, ro)
+		expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+		waitDeploymentReplicas(t, env, ns, "app", 0)
+		sampler := samplePods(t, env, ns, "app")
+		if err := env.Client.Delete(ctx, getRollout(t, env, ns, "app")); err != nil {
+			t.Fatal(err)
+		}
+		waitDeploymentReplicas(t, env, ns, "app", 5)
+		start := time.Now()
+		testenv.Eventually(t, 90*time.Second, func() (bool, string) {
+			var list appsv1.ReplicaSetList
+			_ = env.Client.List(ctx, &list, client.InNamespace(ns))
+			left := 0
+			for _, rs := range list.Items {
+				if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Rollout" {
+					left++
+				}
+			}
+			return left == 0, fmt.Sprintf("%d ReplicaSets of the Rollout left", left)
+		})
+		t.Logf("the garbage collector removed the Rollout's ReplicaSets %s after the hand-back", time.Since(start).Round(time.Second))
+		sampler.check(t, 4)
+	})
+	t.Run("blue-green Services", func(t *testing.T) {
+		ns := env.Namespace(t)
+		create(t, env, service(ns, "active", "app"), service(ns, "preview", "app"))
+		ro := blueGreenRollout(ns, "app", 2, &v1alpha1.BlueGreenStrategy{ActiveService: "active", PreviewService: "preview"})
+		create(t, env, ro)
+		waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
+			return map[string]int32{r.Status.CurrentPodHash: 2}
+		})
+		if selectedHash(t, env, ns, "active") == "" {
+			t.Fatal("setup: the active Service selects no hash")
+		}
+		if err := env.Client.Delete(ctx, getRollout(t, env, ns, "app")); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+			a, p := selectedHash(t, env, ns, "active"), selectedHash(t, env, ns, "preview")
+			return a == "" && p == "", fmt.Sprintf("Services still select hashes: active %q preview %q", a, p)
+		})
+		testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(ro), &v1alpha1.Rollout{})
+			return err != nil, "the Rollout is still there"
+		})
+	})
+}

@@ -139,8 +139,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, &ro); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if ro.DeletionTimestamp != nil || !instance.Mine(&ro, r.InstanceID) {
-		return ctrl.Result{}, nil // being deleted, or another controller's
+	if !instance.Mine(&ro, r.InstanceID) {
+		return ctrl.Result{}, nil // another controller's
+	}
+	if ro.DeletionTimestamp != nil {
+		after, err := r.handBack(ctx, &ro)
+		var f *Failure
+		if errors.As(err, &f) {
+			r.Recorder.Eventf(&ro, nil, corev1.EventTypeWarning, f.Reason, "Delete", "%s", f.Message)
+		}
+		return ctrl.Result{RequeueAfter: after}, err
 	}
 	before := ro.Status.DeepCopy()
 	now := metav1.NewTime(r.Now().Truncate(time.Second))
@@ -215,6 +223,9 @@ func (r *Reconciler) clearFailure(ro *v1alpha1.Rollout, _ metav1.Time) {
 func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now metav1.Time, n *notes) (ctrl.Result, error) {
 	if errs := validation.Rollout(ro); len(errs) > 0 {
 		return ctrl.Result{}, &Failure{Reason: ReasonInvalidSpec, Invalid: true, Message: errs.ToAggregate().Error()}
+	}
+	if err := r.ensureFinalizer(ctx, ro); err != nil {
+		return ctrl.Result{}, err
 	}
 	// held is a spec problem the Rollout waits on without freezing: the
 	// steps stop, but scaling and abort still apply (see canary.Input.Hold).
