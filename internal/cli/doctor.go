@@ -28,8 +28,8 @@ import (
 )
 
 func newDoctorCmd(o *options) *cobra.Command {
-	var all, noMetrics, strict bool
-	var output string
+	var all, noMetrics, strict, migrate bool
+	var output, instanceID string
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Look for the latent problems that let a Rollout look fine while it cannot work",
@@ -49,6 +49,14 @@ setup, and the plain ones:
   analysis template,      Rollout names that does not exist, or the Gateway API
   traffic router          not installed
 
+With --migrate it checks instead what Sluice would do on taking each Rollout
+over from the controller that runs it now (Argo Rollouts): the ReplicaSet it
+would adopt as the current revision and why (the same hash, or the same pod
+template under another hash, compared with the API server's defaults in a
+dry run), orphans it would claim, the step it would resume at, and what it
+would refuse or hold. Nothing is changed; exit code 1 when a takeover would
+not be seamless.
+
 Analysis queries are run against their Prometheus address (skip with
 --no-metrics); an address that is a cluster Service (name.namespace.svc) is
 reached through the API server's service proxy when it does not resolve from
@@ -56,7 +64,8 @@ here. Exit code 1 when there is an error (with --strict, a warning too).`,
 		Example: examples(`
   SLUICE doctor -n litellm
   SLUICE doctor -A --no-metrics
-  SLUICE doctor -n litellm -o json`),
+  SLUICE doctor -n litellm -o json
+  SLUICE doctor -A --migrate             # before switching from Argo Rollouts`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "" && output != "json" {
@@ -70,6 +79,13 @@ here. Exit code 1 when there is an error (with --strict, a warning too).`,
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
+			}
+			if migrate {
+				findings, n, err := c.migrateFindings(ctx, ns, instanceID)
+				if err != nil {
+					return err
+				}
+				return printFindings(cmd.OutOrStdout(), findings, n, output, strict)
 			}
 			snap, err := c.doctorSnapshot(ctx, ns)
 			if err != nil {
@@ -87,6 +103,8 @@ here. Exit code 1 when there is an error (with --strict, a warning too).`,
 	cmd.Flags().BoolVar(&noMetrics, "no-metrics", false, "do not run the analysis queries")
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 on warnings too")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "json: print the findings as JSON")
+	cmd.Flags().BoolVar(&migrate, "migrate", false, "preflight a switch from Argo Rollouts: what Sluice would do on taking each Rollout over (read-only)")
+	cmd.Flags().StringVar(&instanceID, "instance-id", "", "with --migrate: the --instance-id the Sluice controller will run with")
 	return cmd
 }
 

@@ -82,6 +82,16 @@ func TestTakeOverPausedCanaryWithOtherHashes(t *testing.T) {
 	waitPods(t, env, ns, 6)
 	before := podUIDs(t, env, ns)
 
+	// The preflight, before anything is switched: read-only, exit 0.
+	c := newCLI(t, env, ns)
+	out := c.must(`ReplicaSet "app-legacy2" runs the same pod template under hash legacy2`, "doctor", "--migrate")
+	for _, want := range []string{"compared with the API server's defaults (a dry run)", "in flight at step 3/4", "0 error(s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor --migrate: want %q in:\n%s", want, out)
+		}
+	}
+	t.Logf("$ kubectl sluice doctor --migrate -n %s\n%s", ns, out)
+
 	env.StartController()
 	got := expectCanary(t, env, ns, "app", 3, 3, v1alpha1.RolloutPhasePaused, 3)
 	time.Sleep(2 * time.Second) // and it stays so

@@ -139,6 +139,10 @@ func (r *Reconciler) defaultedTemplate(ctx context.Context, ro *v1alpha1.Rollout
 	return &rs.Spec.Template, nil
 }
 
+// EqualTemplates reports whether two pod templates as the API server stores
+// them are the same, the pod-template-hash label aside.
+func EqualTemplates(a, b *corev1.PodTemplateSpec) bool { return equalTemplates(a, b) }
+
 func equalTemplates(a, b *corev1.PodTemplateSpec) bool {
 	x, y := a.DeepCopy(), b.DeepCopy()
 	delete(x.Labels, PodTemplateHashLabel)

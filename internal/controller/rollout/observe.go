@@ -113,6 +113,16 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 	return nil
 }
 
+// Unsupported says, in the words the controller would put in the Rollout's
+// status, why Sluice cannot run the Rollout as written ("" when it can);
+// held reports that it would still scale and abort (see canary.Input.Hold).
+func Unsupported(ro *v1alpha1.Rollout) (message string, held bool) {
+	if f := unsupported(ro); f != nil {
+		return f.Reason + ": " + f.Message, f.Holdable
+	}
+	return "", false
+}
+
 // observe reads the pod template (from spec.template or the workloadRef
 // Deployment) and the ReplicaSets the Rollout owns.
 func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, n *notes) (*observed, error) {
