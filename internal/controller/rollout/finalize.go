@@ -146,5 +146,3 @@ func (r *Reconciler) handBackWorkload(ctx context.Context, ro *v1alpha1.Rollout)
 	}
 	return false, "", nil
 }
-
-
