@@ -41,10 +41,13 @@ func Migrate(t Takeover) []Finding {
 		out = append(out, Finding{Severity: sev, Object: obj, Check: "migrate: " + check, Message: msg, Fix: fix})
 	}
 	if !instance.Mine(ro, t.InstanceID) {
-		id := ro.Labels[instance.Label]
-		add(Warning, "instance", fmt.Sprintf("labelled %s=%q: a Sluice controller started with --instance-id %q leaves it alone",
-			instance.Label, id, t.InstanceID), fmt.Sprintf("run the controller with --instance-id %q, or relabel the Rollout", id))
-		return out
+		// The checks below say what happens once it is moved.
+		move := fmt.Sprintf("kubectl label rollout %s -n %s %s=%s --overwrite", ro.Name, ro.Namespace, instance.Label, t.InstanceID)
+		if t.InstanceID == "" {
+			move = fmt.Sprintf("kubectl label rollout %s -n %s %s-", ro.Name, ro.Namespace, instance.Label)
+		}
+		add(OK, "instance", fmt.Sprintf("not yet for the Sluice controller with --instance-id %q (label %s=%q): it moves when relabelled",
+			t.InstanceID, instance.Label, ro.Labels[instance.Label]), move)
 	}
 	if errs := validation.Rollout(ro); len(errs) > 0 {
 		add(Error, "spec", "Sluice would refuse the spec (InvalidSpec) and touch nothing: "+errs.ToAggregate().Error(), "fix the fields named")

@@ -55,7 +55,7 @@ func TestMigratePreflight(t *testing.T) {
 			r := ro.DeepCopy()
 			r.Labels = map[string]string{instance.Label: "argo"}
 			return r
-		}(), nil, "", `--instance-id ""`, Warning},
+		}(), nil, "", `it moves when relabelled`, OK},
 		{"a step Sluice does not carry", func() *v1alpha1.Rollout {
 			r := ro.DeepCopy()
 			r.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{{Experiment: &runtime.RawExtension{Raw: []byte(`{}`)}}}
