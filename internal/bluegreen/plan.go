@@ -75,9 +75,14 @@ func Plan(in Input) Decision {
 	if st.StableRS == in.NewHash {
 		st.PauseConditions, st.ControllerPause, st.PromoteFull, st.Abort = nil, false, false, false
 		d.Scale[in.NewHash] = in.Replicas
-		d.Completed = in.New != nil && in.New.Replicas == in.Replicas && in.New.Available >= in.Replicas &&
-			in.New.Current == in.Replicas && d.olderGone(in)
+		// As upstream, the new version serving fully available is Healthy
+		// while the old one waits out scaleDownDelaySeconds; the message
+		// says it waits.
+		ready := in.New != nil && in.New.Replicas == in.Replicas && in.New.Available >= in.Replicas && in.New.Current == in.Replicas
+		d.Completed = ready && (d.olderGone(in) || d.olderOnlyWaiting(in))
 		switch {
+		case d.Completed && !d.olderGone(in):
+			d.Phase, d.Message = v1alpha1.RolloutPhaseHealthy, "old replicas scale down after scaleDownDelaySeconds"
 		case d.Completed:
 			d.Phase, d.Message = v1alpha1.RolloutPhaseHealthy, ""
 		case in.New == nil || in.New.Available < in.Replicas:
@@ -288,6 +293,17 @@ func (d *Decision) scaleOlder(in Input) {
 			d.Waiting = "waiting for old pods' scale-down delay"
 		}
 	}
+}
+
+// olderOnlyWaiting reports that every older ReplicaSet with pods keeps
+// them only until its scale-down deadline.
+func (d *Decision) olderOnlyWaiting(in Input) bool {
+	for _, o := range in.Older {
+		if (o.Replicas > 0 || o.Current > 0) && (o.ScaleDownAt.IsZero() || !in.Now.Before(o.ScaleDownAt)) {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *Decision) olderGone(in Input) bool {

@@ -70,9 +70,14 @@ func TestBlueGreenSequence(t *testing.T) {
 	if c.last.ActiveHash != "green" || c.rs["green"].Replicas != 3 || c.rs["blue"].Replicas != 3 {
 		t.Fatalf("switched, blue kept for the delay: active=%s green=%d blue=%d", c.last.ActiveHash, c.rs["green"].Replicas, c.rs["blue"].Replicas)
 	}
+	// As upstream: green serves fully available, so the Rollout is Healthy
+	// while blue waits out its delay, and the message says it waits.
+	if c.last.Phase != v1alpha1.RolloutPhaseHealthy || !c.last.Completed || c.last.Message != "old replicas scale down after scaleDownDelaySeconds" {
+		t.Fatalf("during the delay: %s %q completed=%v", c.last.Phase, c.last.Message, c.last.Completed)
+	}
 	c.now = c.now.Add(DefaultScaleDownDelay)
 	c.settle("green")
-	if c.rs["blue"].Replicas != 0 || c.last.Phase != v1alpha1.RolloutPhaseHealthy {
+	if c.rs["blue"].Replicas != 0 || c.last.Phase != v1alpha1.RolloutPhaseHealthy || c.last.Message != "" {
 		t.Fatalf("after the delay blue goes: blue=%d %s %q", c.rs["blue"].Replicas, c.last.Phase, c.last.Message)
 	}
 }

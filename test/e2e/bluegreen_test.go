@@ -96,6 +96,13 @@ func TestBlueGreenPromoteAndAbort(t *testing.T) {
 	if rss := replicaSets(t, env, ns, "app"); rss[blue].Spec != 3 {
 		t.Fatalf("the old version must stay up for scaleDownDelaySeconds after the switch: %s", describeRS(rss))
 	}
+	// As upstream: Healthy while the old version waits out its delay, and the message says so.
+	waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
+		if r.Status.Message != "old replicas scale down after scaleDownDelaySeconds" {
+			return map[string]int32{"message": 1}
+		}
+		return map[string]int32{green: 3, blue: 3}
+	})
 	waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhaseHealthy, func(*v1alpha1.Rollout) map[string]int32 {
 		return map[string]int32{green: 3, blue: 0}
 	})
