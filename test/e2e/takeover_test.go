@@ -303,3 +303,24 @@ func TestDeleteHandsBack(t *testing.T) {
 		})
 	})
 }
+
+// Switching a Rollout from blue-green to a replica-count canary takes the
+// pod hash out of the Services, so the canary's pods get their share.
+func TestBlueGreenToCanaryUnpinsServices(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	create(t, env, service(ns, "active", "app"), service(ns, "preview", "app"))
+	ro := blueGreenRollout(ns, "app", 2, &v1alpha1.BlueGreenStrategy{ActiveService: "active", PreviewService: "preview"})
+	create(t, env, ro)
+	waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhaseHealthy, func(r *v1alpha1.Rollout) map[string]int32 {
+		return map[string]int32{r.Status.CurrentPodHash: 2}
+	})
+	patchSpec(t, env, ro, `{"spec":{"strategy":{"blueGreen":null,"canary":{"steps":[{"setWeight":50},{"pause":{}}]}}}}`)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		a, p := selectedHash(t, env, ns, "active"), selectedHash(t, env, ns, "preview")
+		return a == "" && p == "", fmt.Sprintf("Services still select hashes: active %q preview %q", a, p)
+	})
+	setImage(t, env, getRollout(t, env, ns, "app"), "app:2")
+	expectCanary(t, env, ns, "app", 1, 1, v1alpha1.RolloutPhasePaused, 1)
+}

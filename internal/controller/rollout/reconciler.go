@@ -249,6 +249,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if err := r.clearServingDeadlines(ctx, obs, obs.hash, ro.Status.StableRS); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.unpinServices(ctx, ro, obs); err != nil {
+		return ctrl.Result{}, err
+	}
 	rev := obs.maxRevision() + 1
 	if newRS != nil {
 		rev = revision(newRS)

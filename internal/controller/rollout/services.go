@@ -89,3 +89,38 @@ func (r *Reconciler) stampScaleDown(ctx context.Context, obs *observed, at map[s
 	}
 	return nil
 }
+
+// unpinServices removes the pod-template-hash from Services that select
+// one of the Rollout's ReplicaSets although the strategy no longer points
+// any Service at a hash (a blue-green switched to a replica-count canary).
+// Left pinned, the former active Service would keep sending every request
+// to the old version while the canary's pods get none.
+func (r *Reconciler) unpinServices(ctx context.Context, ro *v1alpha1.Rollout, obs *observed) error {
+	st := &ro.Status.BlueGreen
+	if ro.Spec.Strategy.BlueGreen != nil || len(pinnedServices(ro)) > 0 || (st.ActiveSelector == "" && st.PreviewSelector == "") {
+		return nil
+	}
+	ours := map[string]bool{}
+	for _, rs := range obs.owned {
+		ours[rs.Labels[PodTemplateHashLabel]] = true
+	}
+	var list corev1.ServiceList
+	if err := r.List(ctx, &list, client.InNamespace(ro.Namespace)); err != nil {
+		return apiFailure("list Services", err)
+	}
+	for i := range list.Items {
+		svc := &list.Items[i]
+		h := svc.Spec.Selector[PodTemplateHashLabel]
+		if h == "" || !ours[h] {
+			continue
+		}
+		patch := fmt.Sprintf(`{"spec":{"selector":{%q:null}}}`, PodTemplateHashLabel)
+		if err := r.Patch(ctx, svc, client.RawPatch(types.MergePatchType, []byte(patch))); client.IgnoreNotFound(err) != nil {
+			return apiFailure(fmt.Sprintf("stop Service %q selecting only ReplicaSet %s-%s", svc.Name, ro.Name, h), err)
+		}
+		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "SwitchService", "Switch",
+			"Service %q no longer selects %s=%s: the strategy no longer points Services at a ReplicaSet", svc.Name, PodTemplateHashLabel, h)
+	}
+	st.ActiveSelector, st.PreviewSelector = "", ""
+	return nil
+}
