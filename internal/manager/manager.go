@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/controller/analysisrun"
 	"github.com/sluice-dev/sluice/internal/controller/rollout"
+	"github.com/sluice-dev/sluice/internal/metrics"
 	"github.com/sluice-dev/sluice/internal/version"
 )
 
@@ -66,6 +67,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	// tell the controller's writes from the CLI's, which run the same binary.
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = UserAgent
+	cfg.Wrap(metrics.CountRequests)
 	mo := ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -89,7 +91,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		InstanceID: o.InstanceID,
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
-		Recorder:   mgr.GetEventRecorder(o.ControllerName),
+		Recorder:   metrics.CountingRecorder{EventRecorder: mgr.GetEventRecorder(o.ControllerName)},
 	}).SetupWithManager(mgr); err != nil {
 		if meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("the argoproj.io/v1alpha1 CRDs are not installed in this cluster "+
@@ -104,6 +106,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
 	}
+	metrics.Register(mgr.GetClient())
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}

@@ -330,9 +330,12 @@ func (e *Env) RunController(cfg *rest.Config, namespace string) (stop func()) {
 }
 
 // RunControllerWith is RunController with more manager options (e.g. an
-// instance id); metrics and probes are always off.
+// instance id, a metrics address); probes are always off.
 func (e *Env) RunControllerWith(cfg *rest.Config, o manager.Options) (stop func()) {
-	o.MetricsAddr, o.ProbeAddr, o.Restartable = "0", "0", true
+	o.ProbeAddr, o.Restartable = "0", true
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = "0"
+	}
 	mgr, err := manager.New(cfg, o)
 	if err != nil {
 		panic(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/analysis"
 	"github.com/sluice-dev/sluice/internal/analysis/provider"
 	"github.com/sluice-dev/sluice/internal/instance"
+	"github.com/sluice-dev/sluice/internal/metrics"
 )
 
 // Reconciler drives AnalysisRuns.
@@ -73,7 +74,14 @@ func forbiddenHint(err error) string {
 }
 
 // Reconcile measures what is due and updates the verdict.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	start := time.Now()
+	defer func() {
+		metrics.RunReconcile.WithLabelValues(req.Namespace, req.Name).Observe(time.Since(start).Seconds())
+		if err != nil {
+			metrics.RunReconcileError.WithLabelValues(req.Namespace, req.Name).Inc()
+		}
+	}()
 	var run v1alpha1.AnalysisRun
 	if err := r.Get(ctx, req.NamespacedName, &run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

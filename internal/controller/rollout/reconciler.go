@@ -34,6 +34,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/canary"
 	"github.com/sluice-dev/sluice/internal/conditions"
 	"github.com/sluice-dev/sluice/internal/instance"
+	"github.com/sluice-dev/sluice/internal/metrics"
 	"github.com/sluice-dev/sluice/internal/validation"
 )
 
@@ -134,7 +135,14 @@ func (r *Reconciler) rollouts(ctx context.Context, opts ...client.ListOption) []
 const failureRecheck = 30 * time.Second
 
 // Reconcile brings one Rollout one step closer to what it asks for.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	start := time.Now()
+	defer func() {
+		metrics.Reconcile.WithLabelValues(req.Namespace, req.Name).Observe(time.Since(start).Seconds())
+		if err != nil {
+			metrics.ReconcileError.WithLabelValues(req.Namespace, req.Name).Inc()
+		}
+	}()
 	var ro v1alpha1.Rollout
 	if err := r.Get(ctx, req.NamespacedName, &ro); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -154,7 +162,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	now := metav1.NewTime(r.Now().Truncate(time.Second))
 
 	var notes notes
-	res, err := r.reconcile(ctx, &ro, now, &notes)
+	res, err = r.reconcile(ctx, &ro, now, &notes)
 	var f *Failure
 	switch {
 	case errors.As(err, &f):
