@@ -29,8 +29,9 @@ func (p AnalysisPhase) Completed() bool {
 	return false
 }
 
-// DurationString is a Go duration such as 30s, 5m or 1h30m.
-// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+// DurationString is a Go duration such as 30s, 5m or 1h30m, or one
+// {{args.NAME}} placeholder filled in when the run is made.
+// +kubebuilder:validation:Pattern=`^(([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+|\{\{ *args\.[^{}]+ *\}\})$`
 type DurationString string
 
 // Metric is one measurement to take repeatedly and judge.

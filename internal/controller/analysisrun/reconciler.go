@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -25,6 +26,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/analysis"
 	"github.com/sluice-dev/sluice/internal/analysis/provider"
 	"github.com/sluice-dev/sluice/internal/instance"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // Reconciler drives AnalysisRuns.
@@ -220,6 +222,9 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 // expression, naming the field: a run created without a template is
 // checked here, before any measurement.
 func compiles(m *v1alpha1.Metric, i int) error {
+	if errs := validation.UnimplementedMetricFields(m, field.NewPath("spec", "metrics").Index(i)); len(errs) > 0 {
+		return errs.ToAggregate()
+	}
 	for _, c := range [][2]string{{"successCondition", m.SuccessCondition}, {"failureCondition", m.FailureCondition}} {
 		if err := analysis.Compile(c[1]); err != nil {
 			return fmt.Errorf("spec.metrics[%d].%s %q does not compile: %v", i, c[0], c[1], err)
