@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -260,7 +261,7 @@ spec:
 kind: AnalysisRun
 metadata: {name: datadog}
 spec:
-  ttlStrategy: {secondsAfterCompletion: 3600}
+  ttlStrategy: {secondsAfterCompletion: 3600, secondsAfterFailure: 3}
   metrics:
   - name: dd
     successCondition: result < 0.05
@@ -279,6 +280,11 @@ spec:
 		}
 		return run.Status.Phase == v1alpha1.AnalysisPhaseError && strings.Contains(msg, "spec.metrics[0].provider.datadog") &&
 			strings.Contains(msg, "not implemented"), fmt.Sprintf("%s: %s", run.Status.Phase, msg)
+	})
+	// ttlStrategy.secondsAfterFailure deletes the run once it is that old.
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "datadog"}, &v1alpha1.AnalysisRun{})
+		return apierrors.IsNotFound(err), fmt.Sprintf("run still there (%v)", err)
 	})
 
 	// A web metric behind OAuth2 client credentials, with templated values.
