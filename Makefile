@@ -27,6 +27,7 @@ manifests: ## Generate CRDs (config/crd) and RBAC (config/rbac), and copy them i
 	$(GO) tool controller-gen crd:maxDescLen=0,generateEmbeddedObjectMeta=true rbac:roleName=sluice-controller \
 		paths=./api/... paths=./internal/controller/... \
 		output:crd:artifacts:config=config/crd output:rbac:artifacts:config=config/rbac
+	$(GO) run ./hack/crd-overrides config/crd
 	hack/sync-chart.sh
 
 .PHONY: fmt

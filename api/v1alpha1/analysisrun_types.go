@@ -45,6 +45,23 @@ type AnalysisRunSpec struct {
 	DryRun []DryRun `json:"dryRun,omitempty"`
 	// +optional
 	MeasurementRetention []MeasurementRetention `json:"measurementRetention,omitempty"`
+	// TTLStrategy deletes the run this long after it completes.
+	// +optional
+	TTLStrategy *TTLStrategy `json:"ttlStrategy,omitempty"`
+}
+
+// TTLStrategy is how long a completed run is kept: after any completion, after
+// success, or after failure (the more specific one wins).
+type TTLStrategy struct {
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SecondsAfterCompletion *int32 `json:"secondsAfterCompletion,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SecondsAfterFailure *int32 `json:"secondsAfterFailure,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SecondsAfterSuccess *int32 `json:"secondsAfterSuccess,omitempty"`
 }
 
 // AnalysisRunStatus is the run's verdict and every metric's measurements.
@@ -57,6 +74,9 @@ type AnalysisRunStatus struct {
 	MetricResults []MetricResult `json:"metricResults,omitempty"`
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// CompletedAt is when the run reached its final phase.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
 	// +optional
 	RunSummary RunSummary `json:"runSummary,omitempty"`
 	// +optional

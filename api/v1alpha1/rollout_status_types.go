@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // RolloutPhase is the one-word state ArgoCD and the CLI show.
@@ -123,6 +124,14 @@ type RolloutStatus struct {
 	// HPAReplicas is the replica count the scale subresource reports.
 	// +optional
 	HPAReplicas int32 `json:"HPAReplicas,omitempty"`
+	// ALB, ALBs and Duration are written by upstream's controller; Sluice
+	// keeps them in its schema so a switch in either direction loses nothing.
+	// +optional
+	ALB *ALBStatus `json:"alb,omitempty"`
+	// +optional
+	ALBs []ALBStatus `json:"albs,omitempty"`
+	// +optional
+	Duration *RolloutDurationStatus `json:"duration,omitempty"`
 	// Selector is the pod selector as a string, for the scale subresource.
 	// +optional
 	Selector string `json:"selector,omitempty"`
@@ -155,6 +164,76 @@ type CanaryStatus struct {
 	// Weights is the traffic split a router carries, when one is used.
 	// +optional
 	Weights *TrafficWeights `json:"weights,omitempty"`
+	// CurrentExperiment, StablePingPong and StepPluginStatuses are upstream's
+	// (Sluice refuses experiments, pingPong and step plugins).
+	// +optional
+	CurrentExperiment string `json:"currentExperiment,omitempty"`
+	// +optional
+	StablePingPong string `json:"stablePingPong,omitempty"`
+	// +optional
+	StepPluginStatuses []StepPluginStatus `json:"stepPluginStatuses,omitempty"`
+}
+
+// ALBStatus is an AWS load balancer upstream's ALB router manages.
+type ALBStatus struct {
+	// +optional
+	LoadBalancer *AwsResourceRef `json:"loadBalancer,omitempty"`
+	// +optional
+	CanaryTargetGroup *AwsResourceRef `json:"canaryTargetGroup,omitempty"`
+	// +optional
+	StableTargetGroup *AwsResourceRef `json:"stableTargetGroup,omitempty"`
+	// +optional
+	Ingress string `json:"ingress,omitempty"`
+}
+
+// AwsResourceRef names an AWS resource.
+type AwsResourceRef struct {
+	Name string `json:"name"`
+	ARN  string `json:"arn"`
+	// +optional
+	FullName string `json:"fullName,omitempty"`
+}
+
+// RolloutDurationStatus is upstream's bookkeeping of how long an update took.
+type RolloutDurationStatus struct {
+	// +optional
+	RolloutStartedAt *metav1.Time `json:"rolloutStartedAt,omitempty"`
+	// +optional
+	ManualPauseStartedAt *metav1.Time `json:"manualPauseStartedAt,omitempty"`
+	// +optional
+	TotalManualPauseDurationSeconds *int64 `json:"totalManualPauseDurationSeconds,omitempty"`
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// +optional
+	CompletionStatus string `json:"completionStatus,omitempty"`
+}
+
+// StepPluginStatus is upstream's record of one step-plugin call.
+type StepPluginStatus struct {
+	Index     int32  `json:"index"`
+	Name      string `json:"name"`
+	Operation string `json:"operation"`
+	// +optional
+	Phase string `json:"phase,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// +optional
+	Backoff string `json:"backoff,omitempty"`
+	// +optional
+	Executions int32 `json:"executions,omitempty"`
+	// +optional
+	Disabled bool `json:"disabled,omitempty"`
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +optional
+	Status *runtime.RawExtension `json:"status,omitempty"`
 }
 
 // BlueGreenStatus is blue-green-specific state.

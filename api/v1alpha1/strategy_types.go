@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -79,6 +80,56 @@ type CanaryStrategy struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MinPodsPerReplicaSet *int32 `json:"minPodsPerReplicaSet,omitempty"`
+	// AntiAffinity keeps new pods off the nodes of the old version's pods.
+	// +optional
+	AntiAffinity *AntiAffinity `json:"antiAffinity,omitempty"`
+	// PingPong alternates two Services as stable and canary (ALB only upstream).
+	// +optional
+	PingPong *PingPongSpec `json:"pingPong,omitempty"`
+	// ReplicaProgressThreshold is how many canary pods must be available for a
+	// step to count as done.
+	// +optional
+	ReplicaProgressThreshold *ReplicaProgressThreshold `json:"replicaProgressThreshold,omitempty"`
+}
+
+// AntiAffinity asks the scheduler to keep a new version's pods away from the
+// nodes running the previous version's pods: as a preference with a weight,
+// or as a requirement.
+type AntiAffinity struct {
+	// +optional
+	PreferredDuringSchedulingIgnoredDuringExecution *PreferredAntiAffinity `json:"preferredDuringSchedulingIgnoredDuringExecution,omitempty"`
+	// +optional
+	RequiredDuringSchedulingIgnoredDuringExecution *RequiredAntiAffinity `json:"requiredDuringSchedulingIgnoredDuringExecution,omitempty"`
+}
+
+// PreferredAntiAffinity is a soft anti-affinity with a scheduling weight.
+type PreferredAntiAffinity struct {
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Weight int32 `json:"weight"`
+}
+
+// RequiredAntiAffinity is a hard anti-affinity; it has no settings.
+type RequiredAntiAffinity struct{}
+
+// PingPongSpec names the two Services that take turns being stable.
+type PingPongSpec struct {
+	PingService string `json:"pingService"`
+	PongService string `json:"pongService"`
+}
+
+// Replica progress threshold types.
+const (
+	ProgressTypePercent = "Percent"
+	ProgressTypePods    = "Pods"
+)
+
+// ReplicaProgressThreshold is a pod count or a percent of the step's canary pods.
+type ReplicaProgressThreshold struct {
+	// +kubebuilder:validation:Enum=Percent;Pods
+	Type string `json:"type"`
+	// +kubebuilder:validation:Minimum=0
+	Value int32 `json:"value"`
 }
 
 // CanaryStep is one step of a canary; it sets exactly one action.
@@ -99,30 +150,126 @@ type CanaryStep struct {
 	// SetCanaryScale sets the canary's pod count apart from its traffic weight.
 	// +optional
 	SetCanaryScale *SetCanaryScale `json:"setCanaryScale,omitempty"`
-	// Experiment is accepted for compatibility; Sluice reports it unsupported.
+	// Experiment runs side versions for a while; Sluice refuses it.
+	// +optional
+	Experiment *RolloutExperimentStep `json:"experiment,omitempty"`
+	// SetHeaderRoute sends requests matching headers to the canary; it needs a traffic router.
+	// +optional
+	SetHeaderRoute *SetHeaderRoute `json:"setHeaderRoute,omitempty"`
+	// SetMirrorRoute mirrors matching requests to the canary; it needs a traffic router.
+	// +optional
+	SetMirrorRoute *SetMirrorRoute `json:"setMirrorRoute,omitempty"`
+	// Plugin runs a step plugin; Sluice refuses it.
+	// +optional
+	Plugin *StepPlugin `json:"plugin,omitempty"`
+}
+
+// StepPlugin names a step plugin and its free-form config.
+type StepPlugin struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:validation:Type=object
 	// +optional
-	Experiment *runtime.RawExtension `json:"experiment,omitempty"`
-	// SetHeaderRoute is accepted for compatibility; it needs a traffic router.
-	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:Schemaless
-	// +kubebuilder:validation:Type=object
+	Config *runtime.RawExtension `json:"config,omitempty"`
+}
+
+// StringMatch matches a string exactly, by prefix or by regular expression.
+type StringMatch struct {
 	// +optional
-	SetHeaderRoute *runtime.RawExtension `json:"setHeaderRoute,omitempty"`
-	// SetMirrorRoute is accepted for compatibility; it needs a traffic router.
-	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:Schemaless
-	// +kubebuilder:validation:Type=object
+	Exact string `json:"exact,omitempty"`
 	// +optional
-	SetMirrorRoute *runtime.RawExtension `json:"setMirrorRoute,omitempty"`
-	// Plugin is accepted for compatibility; Sluice reports it unsupported.
-	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:Schemaless
-	// +kubebuilder:validation:Type=object
+	Prefix string `json:"prefix,omitempty"`
 	// +optional
-	Plugin *runtime.RawExtension `json:"plugin,omitempty"`
+	Regex string `json:"regex,omitempty"`
+}
+
+// SetHeaderRoute points a managed route at the canary for matching headers.
+type SetHeaderRoute struct {
+	// Name of a trafficRouting.managedRoutes entry.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	Match []HeaderRoutingMatch `json:"match,omitempty"`
+}
+
+// HeaderRoutingMatch is one header and the values it must have.
+type HeaderRoutingMatch struct {
+	HeaderName  string      `json:"headerName"`
+	HeaderValue StringMatch `json:"headerValue"`
+}
+
+// SetMirrorRoute mirrors a share of matching traffic to the canary.
+type SetMirrorRoute struct {
+	// Name of a trafficRouting.managedRoutes entry.
+	Name string `json:"name"`
+	// +optional
+	Match []RouteMatch `json:"match,omitempty"`
+	// Percentage of matching traffic mirrored.
+	// +optional
+	Percentage *int32 `json:"percentage,omitempty"`
+}
+
+// RouteMatch matches requests by method, path and headers.
+type RouteMatch struct {
+	// +optional
+	Method *StringMatch `json:"method,omitempty"`
+	// +optional
+	Path *StringMatch `json:"path,omitempty"`
+	// +optional
+	Headers map[string]StringMatch `json:"headers,omitempty"`
+}
+
+// RolloutExperimentStep is upstream's experiment step.
+type RolloutExperimentStep struct {
+	Templates []RolloutExperimentTemplate `json:"templates"`
+	// Duration as a Go duration; empty runs until the step is left.
+	// +optional
+	Duration string `json:"duration,omitempty"`
+	// +optional
+	Analyses []RolloutExperimentStepAnalysisTemplateRef `json:"analyses,omitempty"`
+	// +optional
+	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
+	// +optional
+	DryRun []DryRun `json:"dryRun,omitempty"`
+	// +optional
+	AnalysisRunMetadata *PodTemplateMetadata `json:"analysisRunMetadata,omitempty"`
+}
+
+// RolloutExperimentTemplate is one version an experiment runs.
+type RolloutExperimentTemplate struct {
+	Name string `json:"name"`
+	// SpecRef is stable or canary: whose pod template to run.
+	SpecRef string `json:"specRef"`
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+	// +optional
+	Metadata PodTemplateMetadata `json:"metadata,omitempty"`
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// +optional
+	Weight *int32 `json:"weight,omitempty"`
+	// +optional
+	Service *TemplateService `json:"service,omitempty"`
+}
+
+// TemplateService asks for a Service in front of an experiment's version.
+type TemplateService struct {
+	// +optional
+	Name string `json:"name,omitempty"`
+}
+
+// RolloutExperimentStepAnalysisTemplateRef is an analysis run beside an experiment.
+type RolloutExperimentStepAnalysisTemplateRef struct {
+	Name         string `json:"name"`
+	TemplateName string `json:"templateName"`
+	// +optional
+	ClusterScope bool `json:"clusterScope,omitempty"`
+	// +optional
+	Args []AnalysisRunArgument `json:"args,omitempty"`
+	// +optional
+	RequiredForCompletion bool `json:"requiredForCompletion,omitempty"`
 }
 
 // RolloutPause waits for Duration, or, with none, until promoted.
@@ -159,6 +306,9 @@ type SetCanaryScale struct {
 // count when none is set; a router it cannot use stops the Rollout loudly.
 type TrafficRouting struct {
 	// Plugins by name, e.g. argoproj-labs/gatewayAPI, with their config.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
 	// +optional
 	Plugins map[string]runtime.RawExtension `json:"plugins,omitempty"`
 	// ManagedRoutes are header/mirror routes the controller owns.
@@ -290,6 +440,9 @@ type BlueGreenStrategy struct {
 	// ActiveMetadata is added to active pods.
 	// +optional
 	ActiveMetadata *PodTemplateMetadata `json:"activeMetadata,omitempty"`
+	// AntiAffinity keeps new pods off the nodes of the old version's pods.
+	// +optional
+	AntiAffinity *AntiAffinity `json:"antiAffinity,omitempty"`
 }
 
 // PodTemplateMetadata is extra labels and annotations for a set of pods.

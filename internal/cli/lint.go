@@ -219,7 +219,7 @@ func (r *lintReport) object(where string, js []byte) {
 	case "Rollout":
 		var ro v1alpha1.Rollout
 		if bad = decodeStrict(js, &ro); len(bad) == 0 {
-			errs = validation.Rollout(&ro)
+			errs = append(validation.Rollout(&ro), validation.UnimplementedRolloutFields(&ro)...)
 			warns = rolloutWarnings(&ro)
 		}
 	case "AnalysisTemplate":

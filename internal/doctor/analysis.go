@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // checkRoute: the Gateway API must be installed and the route must exist.
@@ -117,6 +118,11 @@ func checkAnalysis(ctx context.Context, s Snapshot, ro *v1alpha1.Rollout, obj st
 
 func checkMetrics(ctx context.Context, obj, kind, name string, spec *v1alpha1.AnalysisTemplateSpec, args []v1alpha1.AnalysisRunArgument, probe MetricProbe) []Finding {
 	var out []Finding
+	for _, e := range validation.UnimplementedTemplateFields(spec) {
+		out = append(out, Finding{Severity: Error, Object: obj, Check: "fields",
+			Message: fmt.Sprintf("%s %q: %s %s", kind, name, e.Field, e.Detail),
+			Fix:     "remove it, or leave this analysis to Argo Rollouts (docs/fields.md)"})
+	}
 	for _, m := range spec.Metrics {
 		p := m.Provider.Prometheus
 		if p == nil {

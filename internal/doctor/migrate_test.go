@@ -7,7 +7,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
@@ -58,7 +57,7 @@ func TestMigratePreflight(t *testing.T) {
 		}(), nil, "", `it moves when relabelled`, OK},
 		{"a step Sluice does not carry", func() *v1alpha1.Rollout {
 			r := ro.DeepCopy()
-			r.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{{Experiment: &runtime.RawExtension{Raw: []byte(`{}`)}}}
+			r.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{{Experiment: &v1alpha1.RolloutExperimentStep{}}}
 			return r
 		}(), nil, "", "steps[0].experiment", Error},
 	} {

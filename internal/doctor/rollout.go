@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/rolloutview"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 const hashLabel = "rollouts-pod-template-hash"
@@ -35,6 +36,11 @@ func checkRollout(ctx context.Context, s Snapshot, ro *v1alpha1.Rollout, control
 	}
 	if len(info.Why) == 0 && info.Status == string(v1alpha1.RolloutPhaseDegraded) {
 		add(Error, "status", "Degraded: "+info.Message, fmt.Sprintf("%s get rollout %s -n %s", s.Command, ro.Name, ro.Namespace))
+	}
+
+	for _, e := range validation.UnimplementedRolloutFields(ro) {
+		add(Error, "fields", e.Field+" "+validation.NotImplementedDetail,
+			"remove "+e.Field+", or leave this Rollout to Argo Rollouts (docs/fields.md)")
 	}
 
 	if c := ro.Spec.Strategy.Canary; c != nil {

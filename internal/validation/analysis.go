@@ -40,8 +40,9 @@ func AnalysisTemplate(spec *v1alpha1.AnalysisTemplateSpec) field.ErrorList {
 	errs = append(errs, e...)
 
 	mp := p.Child("metrics")
+	errs = append(errs, UnimplementedTemplateFields(spec)...)
 	switch {
-	case len(spec.Metrics) == 0:
+	case len(spec.Metrics) == 0 && len(spec.Templates) == 0:
 		errs = append(errs, field.Required(mp, "at least one metric"))
 	case len(spec.Metrics) > maxMetrics:
 		errs = append(errs, field.TooMany(mp, len(spec.Metrics), maxMetrics))
@@ -122,6 +123,14 @@ func metric(m *v1alpha1.Metric, p *field.Path, args sets.Set[string]) field.Erro
 	errs = append(errs, e...)
 	_, e = durationField(m.InitialDelay, p.Child("initialDelay"))
 	errs = append(errs, e...)
+	for _, d := range []struct {
+		name string
+		v    v1alpha1.DurationString
+	}{{"interval", m.Interval}, {"initialDelay", m.InitialDelay}} {
+		if ref := argRefRE.FindStringSubmatch(string(d.v)); ref != nil && !args.Has(ref[1]) {
+			errs = append(errs, field.Invalid(p.Child(d.name), string(d.v), fmt.Sprintf("argument %q is not declared in spec.args", ref[1])))
+		}
+	}
 
 	count, e := countField(m.Count, p.Child("count"), args)
 	errs = append(errs, e...)
@@ -161,7 +170,9 @@ func metric(m *v1alpha1.Metric, p *field.Path, args sets.Set[string]) field.Erro
 	pp := p.Child("provider")
 	prov := m.Provider
 	set := 0
-	for _, b := range []bool{prov.Prometheus != nil, prov.Web != nil, prov.Job != nil, prov.Plugin != nil} {
+	for _, b := range []bool{prov.Prometheus != nil, prov.Web != nil, prov.Job != nil, prov.Plugin != nil,
+		prov.Kayenta != nil, prov.Datadog != nil, prov.Wavefront != nil, prov.NewRelic != nil, prov.CloudWatch != nil,
+		prov.Graphite != nil, prov.Influxdb != nil, prov.SkyWalking != nil} {
 		if b {
 			set++
 		}
@@ -173,7 +184,7 @@ func metric(m *v1alpha1.Metric, p *field.Path, args sets.Set[string]) field.Erro
 	default:
 		errs = append(errs, field.Invalid(pp, fmt.Sprintf("%d providers", set), "set exactly one of prometheus, web, job or plugin"))
 	}
-	if m.SuccessCondition == "" && m.FailureCondition == "" && prov.Job == nil {
+	if m.SuccessCondition == "" && m.FailureCondition == "" && prov.Job == nil && prov.Kayenta == nil && prov.Plugin == nil {
 		errs = append(errs, field.Required(p.Child("successCondition"),
 			"a metric needs successCondition or failureCondition (a job metric may use neither)"))
 	}
@@ -200,6 +211,22 @@ func prometheus(pr *v1alpha1.PrometheusMetric, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("timeout"), *pr.Timeout, "must be at least 1 (seconds)"))
 	}
 	errs = append(errs, headers(pr.Headers, p.Child("headers"))...)
+	errs = append(errs, authentication(pr.Authentication, p.Child("authentication"))...)
+	if rq := pr.RangeQuery; rq != nil {
+		rp := p.Child("rangeQuery")
+		if rq.Step != "" && !isPlaceholder(rq.Step) {
+			if d, err := time.ParseDuration(rq.Step); err != nil || d <= 0 {
+				errs = append(errs, field.Invalid(rp.Child("step"), rq.Step, "must be a duration with a unit, like 30s or 1m"))
+			}
+		}
+		for _, b := range []struct{ name, v string }{{"start", rq.Start}, {"end", rq.End}} {
+			if b.v != "" && !isPlaceholder(b.v) {
+				if _, err := analysis.RangeTime(b.v, time.Now()); err != nil {
+					errs = append(errs, field.Invalid(rp.Child(b.name), b.v, err.Error()))
+				}
+			}
+		}
+	}
 	return errs
 }
 
@@ -221,7 +248,44 @@ func web(w *v1alpha1.WebMetric, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("timeoutSeconds"), w.TimeoutSeconds, "must be >= 1"))
 	}
 	errs = append(errs, headers(w.Headers, p.Child("headers"))...)
+	errs = append(errs, authentication(w.Authentication, p.Child("authentication"))...)
 	return errs
+}
+
+// authentication checks a metric's authentication: one method, complete.
+// sigv4 is refused by UnimplementedMetricFields.
+func authentication(a *v1alpha1.Authentication, p *field.Path) field.ErrorList {
+	if a == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	n := 0
+	for _, b := range []bool{a.BasicAuth != nil, a.OAuth2 != nil, a.Sigv4 != nil} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		errs = append(errs, field.Invalid(p, fmt.Sprintf("%d methods", n), "set one of basicAuth, oauth2 or sigv4"))
+	}
+	if o := a.OAuth2; o != nil {
+		op := p.Child("oauth2")
+		errs = append(errs, address(o.TokenURL, op.Child("tokenUrl"))...)
+		if o.ClientID == "" {
+			errs = append(errs, field.Required(op.Child("clientId"), "the client-credentials grant needs a client id"))
+		}
+	}
+	if b := a.BasicAuth; b != nil && b.Username == "" {
+		errs = append(errs, field.Required(p.Child("basicAuth", "username"), ""))
+	}
+	return errs
+}
+
+// isPlaceholder reports a value made of one {{args.NAME}} placeholder,
+// checked once the run fills it in.
+func isPlaceholder(s string) bool {
+	m := argRefRE.FindString(strings.TrimSpace(s))
+	return m != "" && m == strings.TrimSpace(s)
 }
 
 func job(j *v1alpha1.JobMetric, p *field.Path) field.ErrorList {
@@ -269,7 +333,7 @@ func headers(hs []v1alpha1.WebMetricHeader, p *field.Path) field.ErrorList {
 
 // durationField parses a Go duration (30s, 5m, 1h30m); "" is unset.
 func durationField(s v1alpha1.DurationString, p *field.Path) (time.Duration, field.ErrorList) {
-	if s == "" {
+	if s == "" || isPlaceholder(string(s)) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(string(s))

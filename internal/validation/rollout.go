@@ -242,8 +242,10 @@ func intOrPercent(v *intstr.IntOrString, p *field.Path) (bool, field.ErrorList) 
 		}
 		return v.IntVal == 0, nil
 	}
+	// A string of digits ("1", what Helm's quote writes) is a percentage, as
+	// upstream's rolling-update arithmetic reads every string.
 	n, err := strconv.Atoi(strings.TrimSuffix(v.StrVal, "%"))
-	if !strings.HasSuffix(v.StrVal, "%") || err != nil || n < 0 {
+	if err != nil || n < 0 {
 		return false, field.ErrorList{field.Invalid(p, v.StrVal, "must be a non-negative integer or a percentage like 25%")}
 	}
 	return n == 0, nil

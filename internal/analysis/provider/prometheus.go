@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/analysis"
 )
 
 // Prometheus queries the Prometheus HTTP API (/api/v1/query), which
@@ -28,16 +29,66 @@ func (Prometheus) Run(ctx context.Context, _ *v1alpha1.AnalysisRun, metric *v1al
 	if p.Timeout != nil && *p.Timeout > 0 {
 		timeout = time.Duration(*p.Timeout) * time.Second
 	}
-	u := strings.TrimRight(p.Address, "/") + "/api/v1/query?" + url.Values{"query": {p.Query}}.Encode()
-	status, body, err := fetch(ctx, http.MethodGet, u, nil, p.Headers, p.Insecure, timeout)
+	u, err := promURL(p, Now())
+	if err != nil {
+		return errored(start, "%v", err)
+	}
+	auth, err := authHeaders(ctx, p.Authentication, "provider.prometheus.authentication", p.Insecure, timeout)
+	if err != nil {
+		return errored(start, "%v", err)
+	}
+	status, body, err := fetch(ctx, http.MethodGet, u, nil, append(append([]v1alpha1.WebMetricHeader{}, p.Headers...), auth...), p.Insecure, timeout)
 	if err != nil {
 		return errored(start, "prometheus at %s unreachable: %v", p.Address, err)
+	}
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		forgetToken(p.Authentication)
+		return errored(start, "prometheus at %s refused the query: HTTP %d (check provider.prometheus.authentication or headers): %s",
+			p.Address, status, snippet(body))
 	}
 	values, empty, err := DecodePrometheus(status, body)
 	if err != nil {
 		return errored(start, "%v", err)
 	}
 	return judged(start, metric, values, empty)
+}
+
+// promURL is the instant query, or with rangeQuery the query_range over
+// [start, end] by step, start and end evaluated at now.
+func promURL(p *v1alpha1.PrometheusMetric, now time.Time) (string, error) {
+	base := strings.TrimRight(p.Address, "/")
+	rq := p.RangeQuery
+	if rq == nil {
+		return base + "/api/v1/query?" + url.Values{"query": {p.Query}}.Encode(), nil
+	}
+	end := now
+	if rq.End != "" {
+		t, err := analysis.RangeTime(rq.End, now)
+		if err != nil {
+			return "", fmt.Errorf("provider.prometheus.rangeQuery.end: %v", err)
+		}
+		end = t
+	}
+	if rq.Start == "" {
+		return "", fmt.Errorf("provider.prometheus.rangeQuery.start is required, e.g. now() - duration(\"5m\")")
+	}
+	startT, err := analysis.RangeTime(rq.Start, now)
+	if err != nil {
+		return "", fmt.Errorf("provider.prometheus.rangeQuery.start: %v", err)
+	}
+	step, err := time.ParseDuration(rq.Step)
+	if err != nil || step <= 0 {
+		return "", fmt.Errorf("provider.prometheus.rangeQuery.step %q must be a duration with a unit, like 1m", rq.Step)
+	}
+	if !startT.Before(end) {
+		return "", fmt.Errorf("provider.prometheus.rangeQuery: start (%s) must be before end (%s)", startT.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+	}
+	return base + "/api/v1/query_range?" + url.Values{
+		"query": {p.Query},
+		"start": {strconv.FormatFloat(float64(startT.UnixMilli())/1000, 'f', 3, 64)},
+		"end":   {strconv.FormatFloat(float64(end.UnixMilli())/1000, 'f', 3, 64)},
+		"step":  {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)},
+	}.Encode(), nil
 }
 
 // Resume has nothing to resume: queries finish in Run.
@@ -86,6 +137,25 @@ func DecodePrometheus(status int, body []byte) (value any, empty bool, err error
 			out = append(out, f)
 		}
 		return out, len(out) == 0, nil
+	case "matrix":
+		// A range query: every value of every series, in order, as upstream.
+		var series []struct {
+			Values [][]json.RawMessage `json:"values"`
+		}
+		if err := json.Unmarshal(a.Data.Result, &series); err != nil {
+			return nil, false, fmt.Errorf("prometheus matrix: %v", err)
+		}
+		out := []float64{}
+		for i, s := range series {
+			for j, pair := range s.Values {
+				f, err := sampleValue(pair)
+				if err != nil {
+					return nil, false, fmt.Errorf("prometheus matrix series %d value %d: %v", i, j, err)
+				}
+				out = append(out, f)
+			}
+		}
+		return out, len(out) == 0, nil
 	case "scalar":
 		var pair []json.RawMessage
 		if err := json.Unmarshal(a.Data.Result, &pair); err != nil {
@@ -97,7 +167,7 @@ func DecodePrometheus(status int, body []byte) (value any, empty bool, err error
 		}
 		return f, false, nil
 	}
-	return nil, false, fmt.Errorf("prometheus result type %q is not supported: write the query so it returns an instant vector or a scalar", a.Data.ResultType)
+	return nil, false, fmt.Errorf("prometheus result type %q is not supported: write the query so it returns an instant vector or a scalar (or use rangeQuery for a matrix)", a.Data.ResultType)
 }
 
 func sampleValue(pair []json.RawMessage) (float64, error) {

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/analysis"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // Provider takes measurements of one kind.
@@ -36,6 +38,9 @@ type Terminator interface {
 // For returns the provider for metric, or an error naming what is missing.
 // reader reads without the cache (nil: c).
 func For(metric *v1alpha1.Metric, c client.Client, reader client.Reader) (Provider, error) {
+	if errs := validation.UnimplementedMetricFields(metric, field.NewPath("metric").Key(metric.Name)); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
 	p := metric.Provider
 	switch {
 	case p.Prometheus != nil:
@@ -44,8 +49,6 @@ func For(metric *v1alpha1.Metric, c client.Client, reader client.Reader) (Provid
 		return Web{}, nil
 	case p.Job != nil:
 		return Job{Client: c, Reader: reader}, nil
-	case len(p.Plugin) > 0:
-		return nil, fmt.Errorf("metric %q: metric provider plugins are not supported by Sluice; use prometheus, web or job", metric.Name)
 	}
 	return nil, fmt.Errorf("metric %q has no provider: set prometheus, web or job", metric.Name)
 }

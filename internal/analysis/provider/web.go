@@ -43,9 +43,17 @@ func (Web) Run(ctx context.Context, _ *v1alpha1.AnalysisRun, metric *v1alpha1.Me
 	if w.JSONBody != nil {
 		headers = append([]v1alpha1.WebMetricHeader{{Key: "Content-Type", Value: "application/json"}}, headers...)
 	}
-	status, raw, err := fetch(ctx, method, w.URL, body, headers, w.Insecure, timeout)
+	auth, err := authHeaders(ctx, w.Authentication, "provider.web.authentication", w.Insecure, timeout)
+	if err != nil {
+		return errored(start, "%v", err)
+	}
+	status, raw, err := fetch(ctx, method, w.URL, body, append(append([]v1alpha1.WebMetricHeader{}, headers...), auth...), w.Insecure, timeout)
 	if err != nil {
 		return errored(start, "web %s %s unreachable: %v", method, w.URL, err)
+	}
+	if status == http.StatusUnauthorized && w.Authentication != nil {
+		forgetToken(w.Authentication)
+		return errored(start, "web %s %s refused the credentials of provider.web.authentication: HTTP %d: %s", method, w.URL, status, snippet(raw))
 	}
 	if status < 200 || status > 299 {
 		m := judged(start, metric, nil, false)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -26,6 +27,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/analysis/provider"
 	"github.com/sluice-dev/sluice/internal/instance"
 	"github.com/sluice-dev/sluice/internal/metrics"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // Reconciler drives AnalysisRuns.
@@ -63,6 +65,32 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// expire deletes a completed run once its spec.ttlStrategy says so, as
+// upstream: secondsAfterSuccess or secondsAfterFailure (Failed, Error,
+// Inconclusive) when set, else secondsAfterCompletion.
+func (r *Reconciler) expire(ctx context.Context, run *v1alpha1.AnalysisRun, now time.Time) (ctrl.Result, error) {
+	ttl := run.Spec.TTLStrategy
+	if ttl == nil || run.Status.CompletedAt == nil {
+		return ctrl.Result{}, nil
+	}
+	secs := ttl.SecondsAfterCompletion
+	if run.Status.Phase == v1alpha1.AnalysisPhaseSuccessful && ttl.SecondsAfterSuccess != nil {
+		secs = ttl.SecondsAfterSuccess
+	} else if run.Status.Phase != v1alpha1.AnalysisPhaseSuccessful && ttl.SecondsAfterFailure != nil {
+		secs = ttl.SecondsAfterFailure
+	}
+	if secs == nil {
+		return ctrl.Result{}, nil
+	}
+	if left := run.Status.CompletedAt.Add(time.Duration(*secs) * time.Second).Sub(now); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	if err := r.Delete(ctx, run, client.Preconditions{UID: &run.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
 // ReasonStatusWriteFailed: the run's status could not be written.
 const ReasonStatusWriteFailed = "StatusWriteFailed"
 
@@ -86,12 +114,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err := r.Get(ctx, req.NamespacedName, &run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if run.Status.Phase.Completed() || run.DeletionTimestamp != nil || !instance.Mine(&run, r.InstanceID) {
+	if run.DeletionTimestamp != nil || !instance.Mine(&run, r.InstanceID) {
 		return ctrl.Result{}, nil
+	}
+	if run.Status.Phase.Completed() {
+		return r.expire(ctx, &run, r.Now())
 	}
 	before := run.Status.DeepCopy()
 	now := r.Now()
 	next := r.measure(ctx, &run, now)
+	if run.Status.Phase.Completed() && run.Status.CompletedAt == nil {
+		t := metav1.NewTime(now)
+		run.Status.CompletedAt = &t
+	}
 
 	if !equality.Semantic.DeepEqual(before, &run.Status) {
 		if err := r.Status().Update(ctx, &run); err != nil {
@@ -116,7 +151,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		}
 	}
 	if run.Status.Phase.Completed() {
-		return ctrl.Result{}, nil
+		return r.expire(ctx, &run, now)
 	}
 	if next.IsZero() {
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil // a Job is in flight; its events also wake us
@@ -228,6 +263,9 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, now
 // expression, naming the field: a run created without a template is
 // checked here, before any measurement.
 func compiles(m *v1alpha1.Metric, i int) error {
+	if errs := validation.UnimplementedMetricFields(m, field.NewPath("spec", "metrics").Index(i)); len(errs) > 0 {
+		return errs.ToAggregate()
+	}
 	for _, c := range [][2]string{{"successCondition", m.SuccessCondition}, {"failureCondition", m.FailureCondition}} {
 		if err := analysis.Compile(c[1]); err != nil {
 			return fmt.Errorf("spec.metrics[%d].%s %q does not compile: %v", i, c[0], c[1], err)

@@ -16,6 +16,7 @@ const (
 	ReasonWorkloadRefNotFound  = "WorkloadRefNotFound"
 	ReasonTrafficRouterMissing = "TrafficRouterUnavailable"
 	ReasonStepNotSupported     = "StepNotSupported"
+	ReasonFieldNotSupported    = "FieldNotSupported"
 	ReasonForbidden            = "Forbidden"
 	ReasonReplicaSetConflict   = "ReplicaSetNameConflict"
 	ReasonReconcileError       = "ReconcileError"

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/validation"
 )
 
 // Labels and annotations shared with upstream Argo Rollouts.
@@ -47,7 +48,7 @@ type observed struct {
 // silent canary: an unusable traffic router must stop the Rollout loudly.
 func unsupported(ro *v1alpha1.Rollout) *Failure {
 	if ro.Spec.Strategy.BlueGreen != nil {
-		return nil
+		return unimplemented(ro)
 	}
 	c := ro.Spec.Strategy.Canary
 	if tr := c.TrafficRouting; tr != nil {
@@ -110,7 +111,19 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 			return f
 		}
 	}
-	return nil
+	return unimplemented(ro)
+}
+
+// unimplemented holds a Rollout that sets a field Sluice accepts but does not
+// carry out (the list is validation.UnimplementedRolloutFields).
+func unimplemented(ro *v1alpha1.Rollout) *Failure {
+	errs := validation.UnimplementedRolloutFields(ro)
+	if len(errs) == 0 {
+		return nil
+	}
+	f := fail(ReasonFieldNotSupported, "%s; no step is taken and no new ReplicaSet is created", errs.ToAggregate())
+	f.Holdable = true
+	return f
 }
 
 // Unsupported says, in the words the controller would put in the Rollout's
