@@ -70,15 +70,18 @@ type life struct {
 func newControllerProc(t *testing.T, bin, kubeconfig, ns string) *controllerProc {
 	t.Helper()
 	p := &controllerProc{bin: bin, kubeconfig: kubeconfig, ns: ns, byPhase: map[string]int{}}
-	p.logPath = filepath.Join(t.TempDir(), "controller.log")
-	f, err := os.Create(p.logPath)
+	// Every life's output, kept after a failure for the post-mortem.
+	f, err := os.CreateTemp("", "sluice-crash-controller-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.log = f
+	p.log, p.logPath = f, f.Name()
 	t.Cleanup(func() {
 		p.stop()
 		_ = f.Close()
+		if !t.Failed() {
+			_ = os.Remove(p.logPath)
+		}
 	})
 	return p
 }

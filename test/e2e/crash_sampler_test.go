@@ -77,11 +77,16 @@ type crashSampler struct {
 	attempts           map[string][]string // analysis base name → run names seen
 	retriesAllowed     map[string]int      // canary hash → extra runs the drivers caused (retry after a failed analysis)
 	violations         []string
+	violationHits      []int
+	violationIdx       map[string]int
 	seen               map[string]bool
 	samples            map[string]int
 	exactReads, relist int
 	minCanaryAvail     int32
 	minActiveAvail     int32
+	canaryBelow        bool // availability is below the floor right now
+	bgBelow            bool
+	canaryDips, bgDips int            // times availability went below the floor
 	crossed            map[string]int // step kind → steps passed and checked
 	measurementsJudged int
 }
@@ -103,7 +108,7 @@ func newCrashSampler(t *testing.T, env *testenv.Env, ns string) *crashSampler {
 	return &crashSampler{env: env, ns: ns, wc: wc,
 		rs: map[string]*appsv1.ReplicaSet{}, ro: map[string]*v1alpha1.Rollout{}, runs: map[string]*v1alpha1.AnalysisRun{},
 		analysisPassed: map[string]bool{}, attempts: map[string][]string{}, retriesAllowed: map[string]int{},
-		seen: map[string]bool{}, samples: map[string]int{}, crossed: map[string]int{},
+		seen: map[string]bool{}, violationIdx: map[string]int{}, samples: map[string]int{}, crossed: map[string]int{},
 		minCanaryAvail: math.MaxInt32, minActiveAvail: math.MaxInt32}
 }
 
@@ -197,7 +202,8 @@ func (s *crashSampler) noteRelist(kind string) {
 	s.violate("relist-"+kind, fmt.Sprintf("the %s watch expired and was re-listed: events in between were not sampled", kind))
 }
 
-// violate records an invariant violation once per key.
+// violate records an invariant violation: the first message per key, and
+// how often that key was hit.
 func (s *crashSampler) violate(key, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -205,10 +211,12 @@ func (s *crashSampler) violate(key, msg string) {
 }
 
 func (s *crashSampler) violateLocked(key, msg string) {
-	if s.seen[key] {
+	if i, ok := s.violationIdx[key]; ok {
+		s.violationHits[i]++
 		return
 	}
-	s.seen[key] = true
+	s.violationIdx[key] = len(s.violations)
+	s.violationHits = append(s.violationHits, 1)
 	s.violations = append(s.violations, time.Now().Format("15:04:05.000")+" "+msg)
 }
 
@@ -291,8 +299,12 @@ func (s *crashSampler) onRS(rs *appsv1.ReplicaSet, deleted bool) {
 			}
 		}
 		s.minCanaryAvail = min(s.minCanaryAvail, avail)
+		if avail < s.canaryFloor && !s.canaryBelow {
+			s.canaryDips++
+		}
+		s.canaryBelow = avail < s.canaryFloor
 		if avail < s.canaryFloor {
-			s.violateLocked(fmt.Sprintf("canary-floor-%d", avail), fmt.Sprintf(
+			s.violateLocked("canary-floor", fmt.Sprintf(
 				"canary availability %d < floor %d (replicas − maxUnavailable) at resourceVersion %s: %s; rollout %s",
 				avail, s.canaryFloor, rs.ResourceVersion, s.describeRSLocked(s.canary), s.describeRolloutLocked(s.canary)))
 		}
@@ -311,8 +323,12 @@ func (s *crashSampler) onRS(rs *appsv1.ReplicaSet, deleted bool) {
 			avail, name = s.activeAvailLocked(sel)
 		}
 		s.minActiveAvail = min(s.minActiveAvail, avail)
+		if avail < s.bgReplicas && !s.bgBelow {
+			s.bgDips++
+		}
+		s.bgBelow = avail < s.bgReplicas
 		if avail < s.bgReplicas {
-			s.violateLocked("bg-active-"+name+fmt.Sprint(avail), fmt.Sprintf(
+			s.violateLocked("bg-active", fmt.Sprintf(
 				"blue-green: the active Service selects ReplicaSet %s with %d of %d pods available at resourceVersion %s: %s; rollout %s",
 				name, avail, s.bgReplicas, rs.ResourceVersion, s.describeRSLocked(s.bg), s.describeRolloutLocked(s.bg)))
 		}
@@ -680,9 +696,17 @@ func (s *crashSampler) finish() ([]string, string) {
 	sort.Strings(kinds)
 	fig := fmt.Sprintf("samples (watch events checked): %d (%s); exact-resourceVersion reads: %d; re-lists: %d\n"+
 		"  steps passed and checked: setWeight=%d pause=%d analysis=%d; measurements judged: %d\n"+
-		"  minimum availability seen: canary %d (floor %d of %d), blue-green active ReplicaSet %d (of %d)",
+		"  minimum availability seen: canary %d (floor %d of %d; went below it %d times), "+
+		"blue-green active ReplicaSet %d (of %d; below it %d times)",
 		total, strings.Join(kinds, " "), s.exactReads, s.relist,
 		s.crossed["setWeight"], s.crossed["pause"], s.crossed["analysis"], s.measurementsJudged,
-		s.minCanaryAvail, s.canaryFloor, s.canaryReplicas, s.minActiveAvail, s.bgReplicas)
-	return append([]string(nil), s.violations...), fig
+		s.minCanaryAvail, s.canaryFloor, s.canaryReplicas, s.canaryDips, s.minActiveAvail, s.bgReplicas, s.bgDips)
+	var out []string
+	for i, v := range s.violations {
+		if n := s.violationHits[i]; n > 1 {
+			v = fmt.Sprintf("%s [the same invariant broke at %d samples in all; the first is shown]", v, n)
+		}
+		out = append(out, v)
+	}
+	return out, fig
 }

@@ -26,6 +26,12 @@ import (
 var (
 	crashKills = flag.Int("crash.kills", 50, "TestCrash: SIGKILL the controller at least this many times (it drives more rounds until it has)")
 	crashSeed  = flag.Int64("crash.seed", 0, "TestCrash: seed of the kill schedule (0: from the clock; the seed used is printed)")
+	// Known bug (issue 16, item 2): rolling back to the stable image at
+	// setWeight 50 scales the canary's 3 pods to 0 in the reconcile that
+	// scales the stable ReplicaSet 3 → 5, so availability drops to 3 < 4.
+	// This flag leaves that one step out until it is fixed; nothing else.
+	crashSkipCanaryRollback = flag.Bool("crash.skip-canary-rollback", false,
+		"TestCrash: leave out the canary's rollback at setWeight 50 (known bug: issue 16 item 2, availability drops below the floor)")
 )
 
 // crashWaitTimeout bounds each wait for a state while the controller is
@@ -387,7 +393,11 @@ func (d *crashDriver) canaryRound(ctx context.Context, round int) error {
 		canaryState(a, v1alpha1.RolloutPhasePaused, 4, 3, 3)); err != nil {
 		return err
 	}
-	if _, err := d.wait(ctx, n, "rollback to the stable image at step 4", d.setImage(n, old), canaryState(old, v1alpha1.RolloutPhaseHealthy, 5, 5, 0)); err != nil {
+	if *crashSkipCanaryRollback { // known bug, see the flag: abort instead, so the round goes on from the stable image
+		if _, err := d.wait(ctx, n, "abort at step 4 (rollback skipped)", d.abort(n), canaryState(a, v1alpha1.RolloutPhaseDegraded, 0, 0, 5)); err != nil {
+			return err
+		}
+	} else if _, err := d.wait(ctx, n, "rollback to the stable image at step 4", d.setImage(n, old), canaryState(old, v1alpha1.RolloutPhaseHealthy, 5, 5, 0)); err != nil {
 		return err
 	}
 
