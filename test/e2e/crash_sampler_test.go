@@ -44,6 +44,7 @@ const hashLabel = "rollouts-pod-template-hash"
 //   - every measurement's verdict matches what the test's web server
 //     answered (a Successful measurement only for an "ok-" value), and a
 //     Successful run has its count of Successful measurements;
+//   - status.stableRS always names a ReplicaSet that exists;
 //   - a revision becomes stable only after passing its analysis step
 //     (canary) or a promote (blue-green), and the active Service switches
 //     only to a promoted revision.
@@ -510,7 +511,11 @@ func (s *crashSampler) onRollout(ro *v1alpha1.Rollout) {
 	defer s.mu.Unlock()
 	prev := s.ro[ro.Name]
 	s.ro[ro.Name] = ro
-	if prev == nil || !s.armed {
+	if !s.armed || (ro.Name != s.canary && ro.Name != s.bg) {
+		return
+	}
+	s.checkStableExistsLocked(ro)
+	if prev == nil {
 		return
 	}
 	switch ro.Name {
@@ -519,6 +524,34 @@ func (s *crashSampler) onRollout(ro *v1alpha1.Rollout) {
 	case s.bg:
 		s.checkBlueGreenLocked(prev, ro)
 	}
+}
+
+// checkStableExistsLocked: the ReplicaSet status.stableRS names exists
+// (issue 16 item 1: a lost stable ReplicaSet promotes the canary at once).
+func (s *crashSampler) checkStableExistsLocked(ro *v1alpha1.Rollout) {
+	h := ro.Status.StableRS
+	if h == "" {
+		return
+	}
+	for _, r := range s.rs {
+		if ownerName(r) == ro.Name && r.Labels[hashLabel] == h {
+			return
+		}
+	}
+	// The ReplicaSet watch may lag: look exactly as of this Rollout event.
+	s.exactReads++
+	var list appsv1.ReplicaSetList
+	if err := s.env.Client.List(ctx, &list, exactAt(s.ns, ro.ResourceVersion)); err != nil {
+		s.violateLocked("exact-rs-"+ro.ResourceVersion, "cannot read ReplicaSets at resourceVersion "+ro.ResourceVersion+": "+err.Error())
+		return
+	}
+	for _, r := range list.Items {
+		if ownerName(&r) == ro.Name && r.Labels[hashLabel] == h {
+			return
+		}
+	}
+	s.violateLocked("stable-missing-"+ro.Name+h, fmt.Sprintf("%s: status.stableRS names %s, but no ReplicaSet of it has that hash (resourceVersion %s): %s",
+		ro.Name, h, ro.ResourceVersion, s.describeRolloutLocked(ro.Name)))
 }
 
 func (s *crashSampler) checkCanaryLocked(prev, cur *v1alpha1.Rollout) {
