@@ -54,7 +54,9 @@ type controllerProc struct {
 	resumed         int // lives that reached "Starting workers" (reconciling again)
 	byPhase         map[string]int
 	lifeTimes       []time.Duration
-	phases          sync.Map // driver → what it is doing (for the kill histogram)
+	afterAction     int           // kills aimed at the reconcile that handles a driver's action
+	actions         chan struct{} // a driver just acted (promote, abort, retry, image)
+	phases          sync.Map      // driver → what it is doing (for the kill histogram)
 }
 
 type life struct {
@@ -69,7 +71,7 @@ type life struct {
 
 func newControllerProc(t *testing.T, bin, kubeconfig, ns string) *controllerProc {
 	t.Helper()
-	p := &controllerProc{bin: bin, kubeconfig: kubeconfig, ns: ns, byPhase: map[string]int{}}
+	p := &controllerProc{bin: bin, kubeconfig: kubeconfig, ns: ns, byPhase: map[string]int{}, actions: make(chan struct{}, 8)}
 	// Every life's output, kept after a failure for the post-mortem.
 	f, err := os.CreateTemp("", "sluice-crash-controller-*.log")
 	if err != nil {
@@ -140,8 +142,16 @@ func (p *controllerProc) start() (*life, error) {
 	return l, nil
 }
 
+// acted tells the killer a driver just wrote an action.
+func (p *controllerProc) acted() {
+	select {
+	case p.actions <- struct{}{}:
+	default:
+	}
+}
+
 // kill SIGKILLs the life and waits until it is gone.
-func (p *controllerProc) kill(l *life) {
+func (p *controllerProc) kill(l *life, afterAction bool) {
 	l.killed.Store(true)
 	_ = l.cmd.Process.Signal(syscall.SIGKILL)
 	<-l.exited
@@ -154,6 +164,9 @@ func (p *controllerProc) kill(l *life) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.kills++
+	if afterAction {
+		p.afterAction++
+	}
 	if synced {
 		p.resumed++
 	} else {
@@ -189,11 +202,14 @@ func (p *controllerProc) stop() {
 }
 
 // killer runs lives until ctx ends and leaves the last one running. A
-// quarter of the kills land in the startup window (before or while caches
-// sync, uniform in [0, 1s) after the process starts); the others uniform in
-// [0, 2.5s) after the life started its workers, i.e. while it reconciles.
-// The delays come from rng, so a seed replays the same schedule (the
-// moments relative to the process's own progress, not the wall clock).
+// quarter of the lives are killed in the startup window (uniform in [0, 1s)
+// after the process starts, before or while its caches sync); the others
+// uniform in [0, 2.5s) after the life started its workers, i.e. while it
+// reconciles. When a driver acts (promote, abort, retry, a new image) during
+// such a life, half the time the kill is moved to uniform [0, 400ms) after
+// the action (if sooner), aiming at the reconcile that handles it. The
+// delays come from rng, so a seed replays the same schedule relative to
+// each process's own progress (not the wall clock).
 func (p *controllerProc) killer(ctx context.Context, rng *rand.Rand) error {
 	for {
 		l, err := p.start()
@@ -218,15 +234,35 @@ func (p *controllerProc) killer(ctx context.Context, rng *rand.Rand) error {
 			case <-time.After(30 * time.Second):
 				return fmt.Errorf("controller life %d did not start its workers in 30s; log %s", l.n, p.logPath)
 			}
+			for len(p.actions) > 0 { // actions from before this life reconciled are not its to handle
+				<-p.actions
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-l.exited:
-			return errors.New(p.crashReport())
-		case <-time.After(delay):
+		killAt := time.Now().Add(delay)
+		afterAction := false
+		timer := time.NewTimer(delay)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			case <-l.exited:
+				timer.Stop()
+				return errors.New(p.crashReport())
+			case <-p.actions:
+				if early || rng.Float64() >= 0.5 {
+					continue
+				}
+				if at := time.Now().Add(time.Duration(rng.Int63n(int64(400 * time.Millisecond)))); at.Before(killAt) {
+					killAt, afterAction = at, true
+					timer.Reset(time.Until(at))
+				}
+			case <-timer.C:
+				break wait
+			}
 		}
-		p.kill(l)
+		p.kill(l, afterAction)
 		select {
 		case <-ctx.Done():
 			// leave a controller running for the calm phase
@@ -262,7 +298,8 @@ func (p *controllerProc) figures() string {
 	if len(p.lifeTimes) > 0 {
 		mean = sum / time.Duration(len(p.lifeTimes))
 	}
-	return fmt.Sprintf("controller SIGKILLs: %d (%d before its workers started, %d after it had resumed reconciling); "+
-		"controller processes started: %d; mean life %v\n  kills by what each driver was doing:\n    %s",
-		p.kills, p.killsBeforeSync, p.resumed, p.lives, mean.Round(time.Millisecond), strings.Join(phases, "\n    "))
+	return fmt.Sprintf("controller SIGKILLs: %d (%d before its workers started, %d after it had resumed reconciling, "+
+		"%d of those aimed within 400ms of a driver's action); controller processes started: %d; mean life %v\n"+
+		"  kills by what each driver was doing:\n    %s",
+		p.kills, p.killsBeforeSync, p.resumed, p.afterAction, p.lives, mean.Round(time.Millisecond), strings.Join(phases, "\n    "))
 }

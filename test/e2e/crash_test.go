@@ -257,6 +257,7 @@ func (d *crashDriver) wait(ctx context.Context, name, what string, act func() er
 		if err := act(); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", name, what, err)
 		}
+		d.proc.acted()
 	}
 	start := time.Now()
 	reissueAt := start.Add(15 * time.Second)
