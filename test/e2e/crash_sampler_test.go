@@ -45,6 +45,8 @@ const hashLabel = "rollouts-pod-template-hash"
 //     answered (a Successful measurement only for an "ok-" value), and a
 //     Successful run has its count of Successful measurements;
 //   - status.stableRS always names a ReplicaSet that exists;
+//   - the new revision's ReplicaSet never shrinks and grows back without
+//     an abort, retry or new revision in between (no churn);
 //   - a revision becomes stable only after passing its analysis step
 //     (canary) or a promote (blue-green), and the active Service switches
 //     only to a promoted revision.
@@ -87,7 +89,11 @@ type crashSampler struct {
 	minActiveAvail     int32
 	canaryBelow        bool // availability is below the floor right now
 	bgBelow            bool
-	canaryDips, bgDips int            // times availability went below the floor
+	canaryDips, bgDips int               // times availability went below the floor
+	boundaries         []uint64          // resourceVersions of the drivers' aborts, retries and image changes
+	lastSpec           map[string]int32  // ReplicaSet name → spec.replicas last seen
+	shrunkAt           map[string]string // ReplicaSet name → "rv:from→to" of its last shrink
+	churnChecks        int
 	crossed            map[string]int // step kind → steps passed and checked
 	measurementsJudged int
 }
@@ -109,7 +115,7 @@ func newCrashSampler(t *testing.T, env *testenv.Env, ns string) *crashSampler {
 	return &crashSampler{env: env, ns: ns, wc: wc,
 		rs: map[string]*appsv1.ReplicaSet{}, ro: map[string]*v1alpha1.Rollout{}, runs: map[string]*v1alpha1.AnalysisRun{},
 		analysisPassed: map[string]bool{}, attempts: map[string][]string{}, retriesAllowed: map[string]int{},
-		seen: map[string]bool{}, violationIdx: map[string]int{}, samples: map[string]int{}, crossed: map[string]int{},
+		seen: map[string]bool{}, violationIdx: map[string]int{}, lastSpec: map[string]int32{}, shrunkAt: map[string]string{}, samples: map[string]int{}, crossed: map[string]int{},
 		minCanaryAvail: math.MaxInt32, minActiveAvail: math.MaxInt32}
 }
 
@@ -291,6 +297,9 @@ func (s *crashSampler) onRS(rs *appsv1.ReplicaSet, deleted bool) {
 	if !s.armed {
 		return
 	}
+	if !deleted {
+		s.checkChurnLocked(owner, rs)
+	}
 	switch owner {
 	case s.canary:
 		var avail int32
@@ -334,6 +343,57 @@ func (s *crashSampler) onRS(rs *appsv1.ReplicaSet, deleted bool) {
 				name, avail, s.bgReplicas, rs.ResourceVersion, s.describeRSLocked(s.bg), s.describeRolloutLocked(s.bg)))
 		}
 	}
+}
+
+// boundary records the resourceVersion of a driver's abort, retry or image
+// change: the only events after which a new revision's ReplicaSet may grow
+// back after it shrank.
+func (s *crashSampler) boundary(rv uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.boundaries = append(s.boundaries, rv)
+}
+
+// checkChurnLocked: the new revision's ReplicaSet (current, not stable)
+// never shrinks and grows back with no abort, retry or new revision in
+// between (issue 16 item 6: churn after a stale or lost status write).
+func (s *crashSampler) checkChurnLocked(owner string, rs *appsv1.ReplicaSet) {
+	spec, rv := *rs.Spec.Replicas, rvOf(rs)
+	old, known := s.lastSpec[rs.Name]
+	s.lastSpec[rs.Name] = spec
+	if !known || spec == old {
+		return
+	}
+	if spec < old {
+		s.shrunkAt[rs.Name] = fmt.Sprintf("%d:%d→%d", rv, old, spec)
+		return
+	}
+	shrink, ok := s.shrunkAt[rs.Name]
+	ro := s.ro[owner]
+	if !ok || ro == nil || rs.Labels[hashLabel] != ro.Status.CurrentPodHash || ro.Status.CurrentPodHash == ro.Status.StableRS {
+		return
+	}
+	delete(s.shrunkAt, rs.Name)
+	var shrinkRV uint64
+	var what string
+	fmt.Sscanf(shrink, "%d:%s", &shrinkRV, &what)
+	s.churnChecks++
+	grow := fmt.Sprintf("%d→%d", old, spec)
+	// A driver's action is recorded as soon as its write returns; give a
+	// write that raced this event a moment before judging.
+	go func() {
+		time.Sleep(time.Second)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, b := range s.boundaries {
+			if b > shrinkRV && b < rv {
+				return
+			}
+		}
+		s.violateLocked("churn-"+rs.Name, fmt.Sprintf(
+			"%s: the new revision's ReplicaSet %s shrank %s at resourceVersion %d and grew back %s at %d, with no abort, retry or new revision in between (churn)",
+			owner, rs.Name, what, shrinkRV, grow, rv))
+	}()
 }
 
 func (s *crashSampler) activeAvailLocked(hash string) (int32, string) {
@@ -728,11 +788,11 @@ func (s *crashSampler) finish() ([]string, string) {
 	}
 	sort.Strings(kinds)
 	fig := fmt.Sprintf("samples (watch events checked): %d (%s); exact-resourceVersion reads: %d; re-lists: %d\n"+
-		"  steps passed and checked: setWeight=%d pause=%d analysis=%d; measurements judged: %d\n"+
+		"  steps passed and checked: setWeight=%d pause=%d analysis=%d; measurements judged: %d; regrowths checked for churn: %d\n"+
 		"  minimum availability seen: canary %d (floor %d of %d; went below it %d times), "+
 		"blue-green active ReplicaSet %d (of %d; below it %d times)",
 		total, strings.Join(kinds, " "), s.exactReads, s.relist,
-		s.crossed["setWeight"], s.crossed["pause"], s.crossed["analysis"], s.measurementsJudged,
+		s.crossed["setWeight"], s.crossed["pause"], s.crossed["analysis"], s.measurementsJudged, s.churnChecks,
 		s.minCanaryAvail, s.canaryFloor, s.canaryReplicas, s.canaryDips, s.minActiveAvail, s.bgReplicas, s.bgDips)
 	var out []string
 	for i, v := range s.violations {

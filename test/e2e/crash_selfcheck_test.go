@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 // The crash test's sampler is only worth its green if it goes red: with no
 // controller running, the test itself writes the states the invariants
 // forbid (a skipped pause, an analysis passed without a run, a step going
-// back, an unproven promotion, a lost stable ReplicaSet, duplicate
+// back, an unproven promotion, a lost stable ReplicaSet, churn, duplicate
 // templates, a measurement judged against the evidence, a blue-green switch
 // nobody promoted) and expects the sampler to report each one.
 func TestCrashSamplerCatchesViolations(t *testing.T) {
@@ -60,6 +61,12 @@ func TestCrashSamplerCatchesViolations(t *testing.T) {
 	status(`{"status":{"stableRS":"h1"}}`)      // promoted without its analysis
 	status(`{"status":{"stableRS":"gone"}}`)    // names no ReplicaSet
 
+	for _, n := range []int{2, 1, 2} { // the new revision shrinks and grows back, with no abort, retry or new image
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "seed-h1"}}
+		patchSpec(t, env, rs, fmt.Sprintf(`{"spec":{"replicas":%d}}`, n))
+		time.Sleep(300 * time.Millisecond)
+	}
+
 	run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "seed-h1-2-2"},
 		Spec: v1alpha1.AnalysisRunSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: "true",
 			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://127.0.0.1:1"}}}}}}
@@ -87,6 +94,8 @@ func TestCrashSamplerCatchesViolations(t *testing.T) {
 		"is Successful with 0 Successful measurements",
 		"to b1 while that ReplicaSet had -1 of 3 pods available",
 		"which the test had not promoted",
+		"shrank 2→1 at resourceVersion",
+		"grew back 1→2",
 	}
 	var got []string
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {

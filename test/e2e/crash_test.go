@@ -114,7 +114,7 @@ func TestCrash(t *testing.T) {
 
 	var driveErr error
 	rounds := 0
-	for driveErr == nil && (rounds == 0 || proc.killCount() < *crashKills) && rounds < 20 {
+	for driveErr == nil && (rounds == 0 || proc.killCount() < *crashKills) && rounds < 5+*crashKills/2 {
 		rounds++
 		var wg sync.WaitGroup
 		var canaryErr, bgErr error
@@ -302,16 +302,26 @@ func (d *crashDriver) wait(ctx context.Context, name, what string, act func() er
 	}
 }
 
-func (d *crashDriver) patchStatus(ctx context.Context, name, patch string) error {
+// patchStatus patches the Rollout's status; boundary says it is an abort or
+// retry, after which the new revision's ReplicaSet may grow back.
+func (d *crashDriver) patchStatus(ctx context.Context, name, patch string, boundary bool) error {
 	ro := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: d.ns, Name: name}}
-	return d.env.Client.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(patch)))
+	err := d.env.Client.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(patch)))
+	if err == nil && boundary {
+		d.s.boundary(rvOf(ro))
+	}
+	return err
 }
 
 func (d *crashDriver) setImage(name, image string) func() error {
 	return func() error {
 		ro := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: d.ns, Name: name}}
 		p := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":%q,"image":%q}]}}}}`, name, image)
-		return d.env.Client.Patch(context.Background(), ro, client.RawPatch(types.MergePatchType, []byte(p)))
+		err := d.env.Client.Patch(context.Background(), ro, client.RawPatch(types.MergePatchType, []byte(p)))
+		if err == nil {
+			d.s.boundary(rvOf(ro))
+		}
+		return err
 	}
 }
 
@@ -331,16 +341,16 @@ func (d *crashDriver) promote(name string, ro *v1alpha1.Rollout, step int32) fun
 			return nil
 		}
 		d.s.addToken(&cur, step)
-		return d.patchStatus(context.Background(), name, `{"status":{"pauseConditions":null}}`)
+		return d.patchStatus(context.Background(), name, `{"status":{"pauseConditions":null}}`, false)
 	}
 }
 
 func (d *crashDriver) abort(name string) func() error {
-	return func() error { return d.patchStatus(context.Background(), name, `{"status":{"abort":true}}`) }
+	return func() error { return d.patchStatus(context.Background(), name, `{"status":{"abort":true}}`, true) }
 }
 
 func (d *crashDriver) retry(name string) func() error {
-	return func() error { return d.patchStatus(context.Background(), name, `{"status":{"abort":false}}`) }
+	return func() error { return d.patchStatus(context.Background(), name, `{"status":{"abort":false}}`, true) }
 }
 
 // --- the canary ---
