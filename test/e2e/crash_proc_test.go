@@ -47,6 +47,7 @@ type controllerProc struct {
 	cur     *life
 	lives   int
 	crashed []string // lives that ended without our SIGKILL: the controller died by itself
+	outside []string // lives stopped gracefully by a signal that was not ours
 
 	// figures
 	kills           int
@@ -67,6 +68,10 @@ type life struct {
 	exited  chan struct{}
 	killed  atomic.Bool
 	once    sync.Once
+	// stopped: it exited with status 0 on a SIGTERM/SIGINT that did not
+	// come from this test (something else on a shared machine); a graceful
+	// stop, not a crash.
+	stopped atomic.Bool
 }
 
 func newControllerProc(t *testing.T, bin, kubeconfig, ns string) *controllerProc {
@@ -123,6 +128,7 @@ func (p *controllerProc) start() (*life, error) {
 	cmd := exec.Command(p.bin, "controller", "--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--namespace="+p.ns)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+p.kubeconfig)
+	dieWithTest(cmd)
 	w := &lineWriter{p: p, l: l}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
@@ -134,7 +140,12 @@ func (p *controllerProc) start() (*life, error) {
 		err := cmd.Wait()
 		if !l.killed.Load() {
 			p.mu.Lock()
-			p.crashed = append(p.crashed, fmt.Sprintf("life %d exited by itself after %v: %v", l.n, time.Since(l.started).Round(time.Millisecond), err))
+			if err == nil {
+				l.stopped.Store(true)
+				p.outside = append(p.outside, fmt.Sprintf("life %d after %v", l.n, time.Since(l.started).Round(time.Millisecond)))
+			} else {
+				p.crashed = append(p.crashed, fmt.Sprintf("life %d exited by itself after %v: %v", l.n, time.Since(l.started).Round(time.Millisecond), err))
+			}
 			p.mu.Unlock()
 		}
 		close(l.exited)
@@ -229,6 +240,9 @@ func (p *controllerProc) killer(ctx context.Context, rng *rand.Rand) error {
 			case <-ctx.Done():
 				return nil
 			case <-l.exited:
+				if l.stopped.Load() {
+					continue
+				}
 				return errors.New(p.crashReport())
 			case <-l.workers:
 			case <-time.After(30 * time.Second):
@@ -249,6 +263,9 @@ func (p *controllerProc) killer(ctx context.Context, rng *rand.Rand) error {
 				return nil
 			case <-l.exited:
 				timer.Stop()
+				if l.stopped.Load() {
+					break wait
+				}
 				return errors.New(p.crashReport())
 			case <-p.actions:
 				if early || rng.Float64() >= 0.5 {
@@ -262,7 +279,9 @@ func (p *controllerProc) killer(ctx context.Context, rng *rand.Rand) error {
 				break wait
 			}
 		}
-		p.kill(l, afterAction)
+		if !l.stopped.Load() {
+			p.kill(l, afterAction)
+		}
 		select {
 		case <-ctx.Done():
 			// leave a controller running for the calm phase
@@ -294,6 +313,10 @@ func (p *controllerProc) figures() string {
 	for _, d := range p.lifeTimes {
 		sum += d
 	}
+	outside := ""
+	if len(p.outside) > 0 {
+		outside = fmt.Sprintf("\n  lives stopped gracefully (exit 0) by a SIGTERM/SIGINT that was not this test's: %s", strings.Join(p.outside, ", "))
+	}
 	mean := time.Duration(0)
 	if len(p.lifeTimes) > 0 {
 		mean = sum / time.Duration(len(p.lifeTimes))
@@ -301,5 +324,6 @@ func (p *controllerProc) figures() string {
 	return fmt.Sprintf("controller SIGKILLs: %d (%d before its workers started, %d after it had resumed reconciling, "+
 		"%d of those aimed within 400ms of a driver's action); controller processes started: %d; mean life %v\n"+
 		"  kills by what each driver was doing:\n    %s",
-		p.kills, p.killsBeforeSync, p.resumed, p.afterAction, p.lives, mean.Round(time.Millisecond), strings.Join(phases, "\n    "))
+		p.kills, p.killsBeforeSync, p.resumed, p.afterAction, p.lives, mean.Round(time.Millisecond), strings.Join(phases, "\n    ")) +
+		outside
 }

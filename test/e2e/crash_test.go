@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -46,8 +48,11 @@ const crashWaitTimeout = 2 * time.Minute
 func TestCrash(t *testing.T) {
 	env := testenv.Get(t)
 	env.StopController() // the shared in-process controller must not act beside the one we kill
-	bin := buildSluice(t, env.Root)
 	ns := env.Namespace(t)
+	// (made before the build: a controller-runtime client first made more
+	// than 30s into the test process prints a SetLogger warning)
+	s := newCrashSampler(t, env, ns)
+	bin := buildSluice(t, env.Root)
 	seed := *crashSeed
 	if seed == 0 {
 		seed = time.Now().UnixNano()
@@ -77,7 +82,6 @@ func TestCrash(t *testing.T) {
 		}}}},
 		service(ns, "bg-active", "bg"), service(ns, "bg-preview", "bg"), canary, bg)
 
-	s := newCrashSampler(t, env, ns)
 	s.canary, s.bg, s.canarySteps, s.canaryReplicas, s.canaryFloor = "seed", "bg", steps, 5, 4 // maxUnavailable 25% of 5 = 1
 	s.bgReplicas, s.bgActive, s.served = 3, "bg-active", web.answered
 	s.start()
@@ -90,10 +94,10 @@ func TestCrash(t *testing.T) {
 	}
 	bgCtx := context.Background()
 	if _, err := d.canaryHealthy(bgCtx, "first revision", "seed:r0"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, d.podsAndNodes())
 	}
 	if _, err := d.bgHealthy(bgCtx, "first revision", "bg:r0"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, d.podsAndNodes())
 	}
 	time.Sleep(time.Second) // let the sampler see the settled state before the floors apply
 	s.arm()
@@ -156,7 +160,7 @@ func TestCrash(t *testing.T) {
 		t.Errorf("invariant violated: %s", v)
 	}
 	if driveErr != nil {
-		t.Fatalf("driving the rollouts: %v", driveErr)
+		t.Fatalf("driving the rollouts: %v\n%s", driveErr, d.podsAndNodes())
 	}
 	if n := proc.killCount(); n < *crashKills {
 		t.Fatalf("only %d kills in %d rounds, want at least %d", n, rounds, *crashKills)
@@ -216,6 +220,49 @@ func (d *crashDriver) reissueLog() []string {
 	d.reissueMu.Lock()
 	defer d.reissueMu.Unlock()
 	return append([]string(nil), d.reissues...)
+}
+
+// podsAndNodes summarises the namespace's pods and the nodes, for a
+// liveness failure: was it the controller, or the sandbox?
+func (d *crashDriver) podsAndNodes() string {
+	var pods corev1.PodList
+	var nodes corev1.NodeList
+	if err := d.env.Client.List(context.Background(), &pods, client.InNamespace(d.ns)); err != nil {
+		return "listing pods: " + err.Error()
+	}
+	if err := d.env.Client.List(context.Background(), &nodes); err != nil {
+		return "listing nodes: " + err.Error()
+	}
+	count := map[string]int{}
+	for _, p := range pods.Items {
+		ready := "not ready"
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready = "ready"
+			}
+		}
+		node := p.Spec.NodeName
+		if node == "" {
+			node = "unscheduled"
+		}
+		count[fmt.Sprintf("%s %s %s", p.Labels["app"], p.Status.Phase, ready)+" on "+node]++
+	}
+	var parts []string
+	for k, n := range count {
+		parts = append(parts, fmt.Sprintf("%d× %s", n, k))
+	}
+	sort.Strings(parts)
+	var ns []string
+	for _, n := range nodes.Items {
+		ready := "NotReady"
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready = "Ready"
+			}
+		}
+		ns = append(ns, n.Name+" "+ready)
+	}
+	return fmt.Sprintf("pods: %s\nnodes: %s", strings.Join(parts, "; "), strings.Join(ns, ", "))
 }
 
 type crashRS struct {
