@@ -43,7 +43,7 @@ in-cluster service account, else ~/.kube/config.`,
 			if err != nil {
 				return err
 			}
-			log.Info("starting Sluice controller", "version", version.Version, "host", cfg.Host)
+			log.Info("starting Sluice controller", "version", version.Version, "commit", version.Commit, "host", cfg.Host)
 			return mgr.Start(ctrl.SetupSignalHandler())
 		},
 	}
