@@ -8,6 +8,12 @@ SANDBOX   ?= sluice
 CACHE_DIR ?= $(or $(SLUICE_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sluice)
 export SLUICE_CACHE_DIR := $(CACHE_DIR)
 
+# Release identity: stamped into every binary (sluice version) and image.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REGISTRY ?= ghcr.io/sluice-dev
+IMG      ?= $(REGISTRY)/sluice:$(VERSION)
+PLATFORMS ?= linux/$(shell $(GO) env GOARCH)
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,6 +23,10 @@ build: ## Build bin/sluice, the kubectl-sluice plugin link and the lean bin/slui
 	$(GO) build -o $(BIN_DIR)/sluice ./cmd/sluice
 	$(GO) build -o $(BIN_DIR)/sluice-exporter ./cmd/sluice-exporter
 	ln -sf sluice $(BIN_DIR)/kubectl-sluice
+
+.PHONY: image
+image: ## Build the sluice and sluice-exporter images (no Docker) into bin/images/ (PLATFORMS=linux/amd64,linux/arm64).
+	$(GO) run ./hack/image -version $(VERSION) -registry $(REGISTRY) -platforms $(PLATFORMS) -out $(BIN_DIR)/images
 
 .PHONY: generate
 generate: ## Generate deepcopy code for api/v1alpha1.
