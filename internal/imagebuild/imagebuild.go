@@ -160,7 +160,6 @@ func (s Spec) labels() map[string]string {
 		"org.opencontainers.image.version":     s.Stamp.Version,
 		"org.opencontainers.image.revision":    s.Stamp.Commit,
 		"org.opencontainers.image.created":     s.Stamp.Date.UTC().Format(time.RFC3339),
-		"org.opencontainers.image.licenses":    "Apache-2.0",
 		"org.opencontainers.image.description": "Sluice: progressive delivery for Kubernetes (Argo Rollouts API)",
 	}
 }
