@@ -26,8 +26,19 @@ func main() {
 		version   = flag.String("version", "", "version to stamp and tag (default: git describe --tags --always --dirty)")
 		out       = flag.String("out", "bin/images", "directory for the archives")
 		certs     = flag.String("ca-certs", "/etc/ssl/certs/ca-certificates.crt", "CA bundle to put in the images (Debian: ca-certificates)")
+		ldflags   = flag.Bool("ldflags", false, "print the -ldflags that stamp the version (for make release's other binaries) and exit")
 	)
 	flag.Parse()
+	if *ldflags {
+		root, _ := os.Getwd()
+		stamp, err := imagebuild.GitStamp(root, *version)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "image:", err)
+			os.Exit(1)
+		}
+		fmt.Println(stamp.LDFlags())
+		return
+	}
 	if err := run(*images, *platforms, *registry, *version, *out, *certs); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
