@@ -36,7 +36,7 @@ for p in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64; do
   step "kubectl-sluice $os/$arch"
   bin="$DIST/kubectl-sluice_${VERSION}_${os}_${arch}"
   build "$os" "$arch" ./cmd/sluice "$bin"
-  stage=$(mktemp -d); cp "$bin" "$stage/kubectl-sluice"; cp README.md "$stage/"
+  stage=$(mktemp -d); chmod 755 "$stage"; cp "$bin" "$stage/kubectl-sluice"; cp README.md "$stage/"
   tgz "$stage" "$DIST/kubectl-sluice_${VERSION}_${os}_${arch}.tar.gz"; rm -rf "$stage"
 done
 for arch in amd64 arm64; do
