@@ -22,8 +22,12 @@ var (
 )
 
 // String is the one-line version every Sluice binary prints:
-// "v0.2.0 (commit 1a2b3c4, 2026-11-25T02:55:29Z, go1.26.8, linux/amd64)".
+// "v0.2.0 (commit 1a2b3c4d5e6f, 2026-11-25T02:55:29Z, go1.26.8, linux/amd64)",
+// or "dev (go1.26.8, linux/amd64)" for a local build that was not stamped.
 func String() string {
+	if Commit == "unknown" {
+		return fmt.Sprintf("%s (%s, %s/%s)", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	}
 	commit := Commit
 	if len(commit) > 12 {
 		commit = commit[:12]
