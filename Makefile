@@ -8,6 +8,15 @@ SANDBOX   ?= sluice
 CACHE_DIR ?= $(or $(SLUICE_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sluice)
 export SLUICE_CACHE_DIR := $(CACHE_DIR)
 
+# Release identity: stamped into every binary (sluice version) and image. A
+# v* tag names it; between tags it is the chart's version, -dev.g<commit>.
+CHART_VERSION := $(shell sed -n 's/^version: *//p' charts/sluice/Chart.yaml)
+VERSION  ?= $(shell git describe --tags --match 'v*' --dirty 2>/dev/null || \
+	echo v$(CHART_VERSION)-dev.g$$(git rev-parse --short=7 HEAD)$$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty))
+REGISTRY ?= ghcr.io/sluice-dev
+IMG      ?= $(REGISTRY)/sluice:$(VERSION)
+PLATFORMS ?= linux/$(shell $(GO) env GOARCH)
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,6 +26,22 @@ build: ## Build bin/sluice, the kubectl-sluice plugin link and the lean bin/slui
 	$(GO) build -o $(BIN_DIR)/sluice ./cmd/sluice
 	$(GO) build -o $(BIN_DIR)/sluice-exporter ./cmd/sluice-exporter
 	ln -sf sluice $(BIN_DIR)/kubectl-sluice
+
+.PHONY: image
+image: ## Build the sluice and sluice-exporter images (no Docker) into bin/images/ (PLATFORMS=linux/amd64,linux/arm64).
+	$(GO) run ./hack/image -version $(VERSION) -registry $(REGISTRY) -platforms $(PLATFORMS) -out $(BIN_DIR)/images
+
+.PHONY: deploy
+deploy: ## Install Sluice into the current kubeconfig's cluster with image IMG (default $(REGISTRY)/sluice:$(VERSION)).
+	hack/install-manifest.sh $(IMG) | kubectl apply -f -
+
+.PHONY: undeploy
+undeploy: ## Remove what make deploy installed (CRDs, and so every Rollout, included).
+	hack/install-manifest.sh $(IMG) | kubectl delete --ignore-not-found -f -
+
+.PHONY: release
+release: ## Every release artifact in dist/: images, kubectl-sluice (linux/darwin, amd64/arm64), exporters, install.yaml, chart, krew manifest, SHA256SUMS.
+	VERSION=$(VERSION) REGISTRY=$(REGISTRY) hack/release.sh
 
 .PHONY: generate
 generate: ## Generate deepcopy code for api/v1alpha1.

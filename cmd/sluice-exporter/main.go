@@ -5,9 +5,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/sluice-dev/sluice/internal/cli/exit"
@@ -18,7 +16,7 @@ import (
 func main() {
 	cmd := sidecar.NewExporterCmd()
 	cmd.Use = "sluice-exporter"
-	cmd.Version = fmt.Sprintf("%s (%s, %s/%s)", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	cmd.Version = version.String()
 	cmd.SilenceUsage = true
 	cmd.Example = strings.ReplaceAll(cmd.Example, "sluice exporter", "sluice-exporter")
 	if err := cmd.Execute(); err != nil {

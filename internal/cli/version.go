@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 	"time"
 
@@ -33,7 +32,7 @@ cluster (sluice controller on a laptop) cannot be seen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			if _, err := fmt.Fprintf(out, "sluice: %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH); err != nil {
+			if _, err := fmt.Fprintf(out, "sluice: %s\n", version.String()); err != nil {
 				return err
 			}
 			if clientOnly {

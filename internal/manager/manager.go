@@ -75,6 +75,8 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "sluice-controller.argoproj.io",
 		LeaderElectionNamespace: o.LeaderElectNS,
+		// Writes refused because a namespace is being deleted are debug, not errors.
+		Logger: quietLogger(ctrl.Log),
 	}
 	if o.Restartable {
 		skip := true
