@@ -282,7 +282,15 @@ func (d *Decision) promoted(in Input) bool {
 // scaleOlder scales ReplicaSets that are neither new nor active to zero once
 // their scale-down time has come, and gives one to those without.
 func (d *Decision) scaleOlder(in Input) {
-	for _, o := range in.Older {
+	kept := int32(0)
+	for _, o := range in.Older { // newest first
+		lim := in.Strategy.ScaleDownDelayRevisionLimit
+		if o.Replicas > 0 && (lim == nil || kept < *lim) {
+			kept++
+		} else if o.Replicas > 0 {
+			d.Scale[o.Hash] = 0 // beyond scaleDownDelayRevisionLimit: no delay
+			continue
+		}
 		switch {
 		case o.Replicas == 0:
 		case o.ScaleDownAt.IsZero() || !in.Now.Before(o.ScaleDownAt):

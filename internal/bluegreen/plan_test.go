@@ -168,3 +168,20 @@ func TestPostPromotionInconclusivePausesThenPromote(t *testing.T) {
 		t.Fatalf("promoted past inconclusive: stable %s active %s %s %q", c.status.StableRS, c.last.ActiveHash, c.last.Phase, c.last.Message)
 	}
 }
+
+// scaleDownDelayRevisionLimit: only that many old versions (newest first)
+// wait out scaleDownDelaySeconds; older ones go at once.
+func TestScaleDownDelayRevisionLimit(t *testing.T) {
+	c := &cluster{t: t, now: time.Unix(1000, 0), rs: map[string]*canary.ReplicaSet{}, downAt: map[string]time.Time{},
+		strategy: &v1alpha1.BlueGreenStrategy{ActiveService: "a", AutoPromotionEnabled: ptr(true), ScaleDownDelayRevisionLimit: ptr(int32(1))}}
+	c.settle("v1")
+	c.settle("v2") // auto-promoted: v1 waits for its delay
+	if c.rs["v1"].Replicas != 3 {
+		t.Fatalf("v1 must wait out the delay, has %d", c.rs["v1"].Replicas)
+	}
+	c.now = c.now.Add(time.Second)
+	c.settle("v3") // v2 now waits; v1 is beyond the limit of 1
+	if c.rs["v2"].Replicas != 3 || c.rs["v1"].Replicas != 0 {
+		t.Fatalf("limit 1: want v2 kept (3) and v1 gone (0), have v2=%d v1=%d", c.rs["v2"].Replicas, c.rs["v1"].Replicas)
+	}
+}

@@ -25,16 +25,25 @@ const (
 
 // routedCanaryReplicas is how many pods the canary needs to serve weight,
 // or the count a setCanaryScale step in effect asks for.
-func routedCanaryReplicas(total, weight int32, scale *v1alpha1.SetCanaryScale) int32 {
+// A count from the weight is at least minPods (spec.strategy.canary.
+// minPodsPerReplicaSet, capped at total) unless it is zero, as upstream.
+func routedCanaryReplicas(total, weight int32, scale *v1alpha1.SetCanaryScale, minPods *int32) int32 {
 	if scale != nil && !scale.MatchTrafficWeight {
 		switch {
 		case scale.Replicas != nil:
 			return *scale.Replicas
 		case scale.Weight != nil:
-			return ceilPercent(total, *scale.Weight)
+			return atLeast(ceilPercent(total, *scale.Weight), minPods, total)
 		}
 	}
-	return ceilPercent(total, weight)
+	return atLeast(ceilPercent(total, weight), minPods, total)
+}
+
+func atLeast(n int32, minPods *int32, total int32) int32 {
+	if n == 0 || minPods == nil {
+		return n
+	}
+	return max(n, min(*minPods, total))
 }
 
 func ceilPercent(total, percent int32) int32 {
@@ -55,7 +64,7 @@ func canaryScaleAt(steps []v1alpha1.CanaryStep, idx int32) *v1alpha1.SetCanarySc
 // routedSettled reports whether a routed step at weight is done: the
 // canary has the pods it needs available and the router carries weight.
 func routedSettled(in Input, weight int32, scale *v1alpha1.SetCanaryScale) bool {
-	want := routedCanaryReplicas(in.Replicas, weight, scale)
+	want := routedCanaryReplicas(in.Replicas, weight, scale, in.Strategy.MinPodsPerReplicaSet)
 	return in.New != nil && in.New.Available >= want && in.Route.Weight == weight
 }
 
@@ -68,7 +77,7 @@ func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
 	if !st.Abort && !st.PromoteFull && idx < int32(len(steps)) {
 		scale = canaryScaleAt(steps, idx)
 	}
-	canaryN := routedCanaryReplicas(in.Replicas, weight, scale)
+	canaryN := routedCanaryReplicas(in.Replicas, weight, scale, in.Strategy.MinPodsPerReplicaSet)
 	if noStable {
 		canaryN = in.Replicas
 	}
@@ -90,7 +99,15 @@ func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
 	if !noStable {
 		d.Scale[in.Stable.Hash] = in.Replicas
 	}
-	for _, o := range in.Older {
+	kept := int32(0)
+	for _, o := range in.Older { // newest first
+		if lim := in.Strategy.ScaleDownDelayRevisionLimit; o.Replicas > 0 && lim != nil && kept >= *lim {
+			d.Scale[o.Hash] = 0 // beyond scaleDownDelayRevisionLimit: no delay
+			continue
+		}
+		if o.Replicas > 0 {
+			kept++
+		}
 		d.Scale[o.Hash] = d.delayedScaleDown(in, o, in.Strategy.ScaleDownDelaySeconds, DefaultScaleDownDelay)
 	}
 }

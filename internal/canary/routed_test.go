@@ -163,3 +163,41 @@ func TestRoutedPromotionIsNotHealthyWhileOldPodsRemain(t *testing.T) {
 		t.Fatalf("completed %v phase %s %q while the old stable has 5 pods", d.Completed, d.Phase, d.Message)
 	}
 }
+
+// minPodsPerReplicaSet: at a non-zero weight the canary gets at least that
+// many pods (capped at spec.replicas), as upstream; at weight 0 none.
+func TestRoutedMinPodsPerReplicaSet(t *testing.T) {
+	in := routedInput(0, ReplicaSet{}, 0)
+	in.Strategy.MinPodsPerReplicaSet = ptr32(2)
+	if d := Plan(in); d.Scale["v2"] != 2 {
+		t.Fatalf("setWeight 20 of 5 is 1 pod; with minPodsPerReplicaSet 2 want 2, have %d", d.Scale["v2"])
+	}
+	in.Strategy.MinPodsPerReplicaSet = ptr32(9)
+	if d := Plan(in); d.Scale["v2"] != 5 {
+		t.Fatalf("minPodsPerReplicaSet is capped at spec.replicas: want 5, have %d", d.Scale["v2"])
+	}
+	in.Status.Abort = true
+	in.Status.AbortedAt = nil
+	in.Strategy.AbortScaleDownDelaySeconds = ptr32(0)
+	if d := Plan(in); d.Scale["v2"] != 0 {
+		t.Fatalf("aborted (weight 0): want 0 canary pods, have %d", d.Scale["v2"])
+	}
+}
+
+// scaleDownDelayRevisionLimit: only that many old ReplicaSets (newest
+// first) wait out the delay; older ones go at once.
+func TestRoutedScaleDownDelayRevisionLimit(t *testing.T) {
+	in := routedInput(4, ReplicaSet{Replicas: 5, Current: 5, Available: 5}, 100)
+	in.Status.StableRS = "v2" // promoted: v1 and the older v0 wait for their delay
+	in.Stable = nil
+	in.Older = []ReplicaSet{{Hash: "v1", Replicas: 5, Current: 5, Available: 5}, {Hash: "v0", Replicas: 5, Current: 5, Available: 5}}
+	in.Strategy.ScaleDownDelayRevisionLimit = ptr32(1)
+	d := Plan(in)
+	if d.Scale["v1"] != 5 || d.Scale["v0"] != 0 {
+		t.Fatalf("limit 1: want the newest old ReplicaSet kept (v1=5) and the next gone (v0=0), have %v", d.Scale)
+	}
+	in.Strategy.ScaleDownDelayRevisionLimit = nil
+	if d := Plan(in); d.Scale["v0"] != 5 {
+		t.Fatalf("no limit: every old ReplicaSet waits its delay, have %v", d.Scale)
+	}
+}

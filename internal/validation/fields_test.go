@@ -42,10 +42,21 @@ func TestUnimplementedRolloutFieldsNameEachField(t *testing.T) {
 		AntiAffinity: &v1alpha1.AntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: &v1alpha1.PreferredAntiAffinity{Weight: 50}}}}
 	got = UnimplementedRolloutFields(bg).ToAggregate().Error()
 	for _, want := range []string{"spec.strategy.blueGreen.activeMetadata", "spec.strategy.blueGreen.previewMetadata",
-		"spec.strategy.blueGreen.scaleDownDelayRevisionLimit", "spec.strategy.blueGreen.antiAffinity"} {
+		"spec.strategy.blueGreen.antiAffinity"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in %s", want, got)
 		}
+	}
+	if strings.Contains(got, "scaleDownDelayRevisionLimit") {
+		t.Errorf("blue-green carries scaleDownDelayRevisionLimit, yet it is refused: %s", got)
+	}
+	// With a traffic router the canary carries minPodsPerReplicaSet and
+	// scaleDownDelayRevisionLimit; without one (upstream ignores them there) they are refused.
+	routed := good()
+	routed.Spec.Strategy.Canary.MinPodsPerReplicaSet, routed.Spec.Strategy.Canary.ScaleDownDelayRevisionLimit = i32(2), i32(1)
+	routed.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.TrafficRouting{}
+	if got := UnimplementedRolloutFields(routed).ToAggregate(); got != nil {
+		t.Errorf("routed canary: %v", got)
 	}
 }
 

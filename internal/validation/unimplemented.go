@@ -33,8 +33,9 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 		cp := p.Child("strategy", "canary")
 		add(c.CanaryMetadata != nil, cp.Child("canaryMetadata"))
 		add(c.StableMetadata != nil, cp.Child("stableMetadata"))
-		add(c.MinPodsPerReplicaSet != nil, cp.Child("minPodsPerReplicaSet"))
-		add(c.ScaleDownDelayRevisionLimit != nil, cp.Child("scaleDownDelayRevisionLimit"))
+		// Both work with a traffic router (as upstream, which ignores them without one).
+		add(c.MinPodsPerReplicaSet != nil && c.TrafficRouting == nil, cp.Child("minPodsPerReplicaSet"))
+		add(c.ScaleDownDelayRevisionLimit != nil && c.TrafficRouting == nil, cp.Child("scaleDownDelayRevisionLimit"))
 		add(c.AntiAffinity != nil, cp.Child("antiAffinity"))
 		add(c.DynamicStableScale, cp.Child("dynamicStableScale"))
 		add(c.PingPong != nil, cp.Child("pingPong"))
@@ -57,7 +58,6 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 		bp := p.Child("strategy", "blueGreen")
 		add(bg.ActiveMetadata != nil, bp.Child("activeMetadata"))
 		add(bg.PreviewMetadata != nil, bp.Child("previewMetadata"))
-		add(bg.ScaleDownDelayRevisionLimit != nil, bp.Child("scaleDownDelayRevisionLimit"))
 		add(bg.AntiAffinity != nil, bp.Child("antiAffinity"))
 	}
 	return errs
