@@ -31,8 +31,6 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 
 	if c := spec.Strategy.Canary; c != nil {
 		cp := p.Child("strategy", "canary")
-		add(c.CanaryMetadata != nil, cp.Child("canaryMetadata"))
-		add(c.StableMetadata != nil, cp.Child("stableMetadata"))
 		// Both work with a traffic router (as upstream, which ignores them without one).
 		add(c.MinPodsPerReplicaSet != nil && c.TrafficRouting == nil, cp.Child("minPodsPerReplicaSet"))
 		add(c.ScaleDownDelayRevisionLimit != nil && c.TrafficRouting == nil, cp.Child("scaleDownDelayRevisionLimit"))
@@ -56,8 +54,6 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 	}
 	if bg := spec.Strategy.BlueGreen; bg != nil {
 		bp := p.Child("strategy", "blueGreen")
-		add(bg.ActiveMetadata != nil, bp.Child("activeMetadata"))
-		add(bg.PreviewMetadata != nil, bp.Child("previewMetadata"))
 		add(bg.AntiAffinity != nil, bp.Child("antiAffinity"))
 	}
 	return errs

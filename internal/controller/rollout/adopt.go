@@ -95,7 +95,7 @@ func (r *Reconciler) adoptByTemplate(ctx context.Context, ro *v1alpha1.Rollout, 
 	}
 	var candidates []*appsv1.ReplicaSet
 	for _, rs := range o.owned {
-		if rs.DeletionTimestamp == nil && SameTemplate(stripEphemeral(ro, &rs.Spec.Template), &o.template) {
+		if rs.DeletionTimestamp == nil && SameTemplate(ownTemplate(ro, rs), &o.template) {
 			candidates = append(candidates, rs)
 		}
 	}
@@ -113,7 +113,7 @@ func (r *Reconciler) adoptByTemplate(ctx context.Context, ro *v1alpha1.Rollout, 
 		}
 	}
 	for _, rs := range candidates {
-		if !equalTemplates(stripEphemeral(ro, &rs.Spec.Template), defaulted) {
+		if !equalTemplates(ownTemplate(ro, rs), stripEphemeral(ro, defaulted)) {
 			continue
 		}
 		theirs := rs.Labels[PodTemplateHashLabel]

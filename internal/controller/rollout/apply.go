@@ -3,6 +3,7 @@ package rollout
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -94,12 +95,22 @@ func (r *Reconciler) replicaSetFor(ro *v1alpha1.Rollout, obs *observed, replicas
 		sel.MatchLabels = map[string]string{}
 	}
 	sel.MatchLabels[PodTemplateHashLabel] = obs.hash
+	labels := make(map[string]string, len(tmpl.Labels))
+	for k, v := range tmpl.Labels {
+		labels[k] = v // the ReplicaSet's own labels: without the role's ephemeral ones
+	}
+	annotations := map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10), DesiredReplicasAnnotation: strconv.Itoa(int(replicasOf(ro)))}
+	if md := roleMetadata(ro, obs.hash, obs.hash, ro.Status.StableRS); md != nil {
+		syncMetadata(&tmpl.ObjectMeta, nil, md)
+		b, _ := json.Marshal(md)
+		annotations[EphemeralMetadataAnnotation] = string(b)
+	}
 	return &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            ro.Name + "-" + obs.hash,
 			Namespace:       ro.Namespace,
-			Labels:          tmpl.Labels,
-			Annotations:     map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10), DesiredReplicasAnnotation: strconv.Itoa(int(replicasOf(ro)))},
+			Labels:          labels,
+			Annotations:     annotations,
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
 		},
 		Spec: appsv1.ReplicaSetSpec{

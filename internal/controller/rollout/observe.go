@@ -171,7 +171,7 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout, n *notes
 		return nil, err
 	}
 	sort.Slice(o.owned, func(i, j int) bool { return revision(o.owned[i]) > revision(o.owned[j]) })
-	o.hash, o.collisionCount = o.resolveHash(ro.Status.CollisionCount)
+	o.hash, o.collisionCount = o.resolveHash(ro)
 	if err := r.adoptByTemplate(ctx, ro, o, n); err != nil {
 		return nil, err
 	}

@@ -340,6 +340,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if err := r.stampScaleDown(ctx, obs, d.ScaleDownAt); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.syncEphemeral(ctx, ro, obs, d.Status.StableRS); err != nil {
+		return ctrl.Result{}, err
+	}
 	*n = append(*n, d.Events...)
 	if !prev.Abort && d.Status.Abort {
 		analysisFailed(&ro.Status, n) // the gates recorded their runs there

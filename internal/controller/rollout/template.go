@@ -3,6 +3,8 @@ package rollout
 import (
 	"encoding/json"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -14,12 +16,12 @@ const maxCollisions = 20
 // template (a hash collision) — the hash salted with status.collisionCount,
 // counting up until the name is free or holds this template. Reusing the
 // colliding ReplicaSet would run the wrong pods and report them Healthy.
-func (o *observed) resolveHash(collisionCount *int32) (hash string, count *int32) {
-	count = collisionCount
+func (o *observed) resolveHash(ro *v1alpha1.Rollout) (hash string, count *int32) {
+	count = ro.Status.CollisionCount
 	for {
 		hash = saltedHash(&o.template, count)
 		rs := o.byHash(hash)
-		if rs == nil || SameTemplate(&rs.Spec.Template, &o.template) || (count != nil && *count >= maxCollisions) {
+		if rs == nil || SameTemplate(ownTemplate(ro, rs), &o.template) || (count != nil && *count >= maxCollisions) {
 			return hash, count
 		}
 		next := int32(1)

@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 )
 
 func tmpl(image string) *corev1.PodTemplateSpec {
@@ -77,13 +79,13 @@ func TestResolveHashOnCollision(t *testing.T) {
 	want := tmpl("web:2")
 	plain := TemplateHash(want)
 	o := &observed{template: *want}
-	if h, n := o.resolveHash(nil); h != plain || n != nil {
+	if h, n := o.resolveHash(&v1alpha1.Rollout{Spec: v1alpha1.RolloutSpec{Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{}}}}); h != plain || n != nil {
 		t.Fatalf("no ReplicaSet: want the plain hash %s, have %s/%v", plain, h, n)
 	}
 	impostor := defaulted(tmpl("web:other"))
 	impostor.Labels[PodTemplateHashLabel] = plain
 	o.owned = append(o.owned, rsWith(plain, impostor))
-	h, n := o.resolveHash(nil)
+	h, n := o.resolveHash(&v1alpha1.Rollout{Spec: v1alpha1.RolloutSpec{Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{}}}})
 	if h == plain || n == nil || *n != 1 {
 		t.Fatalf("collision: want a salted hash with count 1, have %s/%v", h, n)
 	}
@@ -91,13 +93,13 @@ func TestResolveHashOnCollision(t *testing.T) {
 	own := defaulted(want)
 	own.Labels[PodTemplateHashLabel] = h
 	o.owned = append(o.owned, rsWith(h, own))
-	if h2, n2 := o.resolveHash(nil); h2 != h || *n2 != 1 {
+	if h2, n2 := o.resolveHash(&v1alpha1.Rollout{Spec: v1alpha1.RolloutSpec{Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{}}}}); h2 != h || *n2 != 1 {
 		t.Fatalf("after creating it: want %s/1 again, have %s/%d", h, h2, *n2)
 	}
 	// Its own ReplicaSet under the plain name is not a collision.
 	mine := defaulted(want)
 	o.owned = []*appsv1.ReplicaSet{rsWith(plain, mine)}
-	if h3, n3 := o.resolveHash(nil); h3 != plain || n3 != nil {
+	if h3, n3 := o.resolveHash(&v1alpha1.Rollout{Spec: v1alpha1.RolloutSpec{Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{}}}}); h3 != plain || n3 != nil {
 		t.Fatalf("own ReplicaSet: want %s, have %s/%v", plain, h3, n3)
 	}
 }

@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/testenv"
+)
+
+// canaryMetadata / stableMetadata, as upstream: canary pods carry the
+// canary's labels, stable pods the stable's, and on promotion the pods that
+// become stable are relabelled in place (same pods, no restart), so a
+// Service or dashboard selecting role=stable follows the promotion.
+func TestEphemeralMetadataFollowsTheRole(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "app", "app:1", 5, seedSteps())
+	ro.Spec.Strategy.Canary.CanaryMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "canary"}}
+	ro.Spec.Strategy.Canary.StableMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "stable"}}
+	create(t, env, ro)
+	expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	waitRoles(t, env, ns, map[string]int{"stable": 5})
+
+	setImage(t, env, ro, "app:2")
+	expectCanary(t, env, ns, "app", 1, 4, v1alpha1.RolloutPhasePaused, 1)
+	waitRoles(t, env, ns, map[string]int{"canary": 1, "stable": 4})
+	promote(t, env, ns, "app")
+	expectCanary(t, env, ns, "app", 3, 3, v1alpha1.RolloutPhasePaused, 3)
+	canaryPods := podsWithRole(t, env, ns, "canary")
+	waitRoles(t, env, ns, map[string]int{"canary": 3, "stable": 3})
+
+	promote(t, env, ns, "app")
+	expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	waitRoles(t, env, ns, map[string]int{"stable": 5})
+	stable := podsWithRole(t, env, ns, "stable")
+	for _, p := range strings.Split(canaryPods, ",") {
+		if !strings.Contains(stable, p) {
+			t.Fatalf("canary pod %s was replaced instead of relabelled in place (stable pods now: %s)", p, stable)
+		}
+	}
+}
+
+func podsWithRole(t *testing.T, env *testenv.Env, ns, role string) string {
+	t.Helper()
+	var pods corev1.PodList
+	if err := env.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"role": role}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			names = append(names, p.Name)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+func waitRoles(t *testing.T, env *testenv.Env, ns string, want map[string]int) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		var pods corev1.PodList
+		if err := env.Client.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		have := map[string]int{}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				have[p.Labels["role"]]++
+			}
+		}
+		return fmt.Sprint(have) == fmt.Sprint(want), fmt.Sprintf("pods by role: have %v, want %v", have, want)
+	})
+}
