@@ -45,6 +45,9 @@ type Input struct {
 	New      *ReplicaSet // nil until created
 	Stable   *ReplicaSet // the ReplicaSet named by status.stableRS, nil if gone
 	Older    []ReplicaSet
+	// FastRollback: the current template is an earlier revision within
+	// spec.rollbackWindow, so its steps are skipped, as upstream.
+	FastRollback bool
 	// Hold keeps the Rollout where it is while it is Degraded for a reason in
 	// its spec (an unsupported step, a missing template, a name conflict):
 	// no step is walked and no ReplicaSet is created, but spec.replicas (an
@@ -145,6 +148,12 @@ func Plan(in Input) Decision {
 	case st.PromoteFull:
 		if idx < nSteps {
 			d.event(false, "RolloutPromoted", "Rollout fully promoted: remaining steps skipped")
+		}
+		idx = nSteps
+		st.PauseConditions, st.ControllerPause = nil, false
+	case in.FastRollback && !in.Hold:
+		if idx < nSteps {
+			d.event(false, "SkipSteps", fmt.Sprintf("Rollback to revision %d within spec.rollbackWindow: steps skipped", in.Revision))
 		}
 		idx = nSteps
 		st.PauseConditions, st.ControllerPause = nil, false

@@ -26,7 +26,7 @@ func TestUnimplementedRolloutFieldsNameEachField(t *testing.T) {
 	c.ReplicaProgressThreshold = &v1alpha1.ReplicaProgressThreshold{Type: "Pods", Value: 1}
 	c.Steps = append(c.Steps, v1alpha1.CanaryStep{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "h"}})
 	got := UnimplementedRolloutFields(ro).ToAggregate().Error()
-	for _, want := range []string{"spec.rollbackWindow",
+	for _, want := range []string{
 		"spec.strategy.canary.minPodsPerReplicaSet", "spec.strategy.canary.scaleDownDelayRevisionLimit",
 		"spec.strategy.canary.antiAffinity", "spec.strategy.canary.dynamicStableScale", "spec.strategy.canary.pingPong",
 		"spec.strategy.canary.replicaProgressThreshold", "spec.strategy.canary.steps[2].setHeaderRoute",
@@ -40,8 +40,9 @@ func TestUnimplementedRolloutFieldsNameEachField(t *testing.T) {
 	bg.Spec.Strategy = v1alpha1.RolloutStrategy{BlueGreen: &v1alpha1.BlueGreenStrategy{ActiveService: "a",
 		ActiveMetadata: md, PreviewMetadata: md, ScaleDownDelayRevisionLimit: i32(1),
 		AntiAffinity: &v1alpha1.AntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: &v1alpha1.PreferredAntiAffinity{Weight: 50}}}}
+	bg.Spec.RollbackWindow = &v1alpha1.RollbackWindowSpec{Revisions: 2}
 	got = UnimplementedRolloutFields(bg).ToAggregate().Error()
-	for _, want := range []string{"spec.strategy.blueGreen.antiAffinity"} {
+	for _, want := range []string{"spec.strategy.blueGreen.antiAffinity", "spec.rollbackWindow"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in %s", want, got)
 		}

@@ -27,7 +27,8 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 			errs = append(errs, field.Forbidden(path, NotImplementedDetail))
 		}
 	}
-	add(spec.RollbackWindow != nil, p.Child("rollbackWindow"))
+	// rollbackWindow works for canaries; a blue-green does not carry it yet.
+	add(spec.RollbackWindow != nil && spec.Strategy.BlueGreen != nil, p.Child("rollbackWindow"))
 
 	if c := spec.Strategy.Canary; c != nil {
 		cp := p.Child("strategy", "canary")

@@ -80,3 +80,37 @@ func waitRoles(t *testing.T, env *testenv.Env, ns string, want map[string]int) {
 		return fmt.Sprint(have) == fmt.Sprint(want), fmt.Sprintf("pods by role: have %v, want %v", have, want)
 	})
 }
+
+// spec.rollbackWindow: going back to a revision within the window skips the
+// steps (the pods are there to be scaled up again), as upstream; going back
+// further walks them.
+func TestRollbackWindowSkipsSteps(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "app", "app:1", 4, seedSteps())
+	ro.Spec.RollbackWindow = &v1alpha1.RollbackWindowSpec{Revisions: 1}
+	create(t, env, ro)
+	expectCanary(t, env, ns, "app", 4, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	release := func(image string) {
+		t.Helper()
+		time.Sleep(1100 * time.Millisecond) // creation times a second apart, as upstream orders by them
+		setImage(t, env, ro, image)
+		expectCanary(t, env, ns, "app", 1, 4, v1alpha1.RolloutPhasePaused, 1)
+		promoteFull(t, env, ns, "app")
+		expectCanary(t, env, ns, "app", 4, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	}
+	release("app:2")
+	release("app:3")
+	// Back to app:1: app:2 was made between it and the stable app:3, so it
+	// is outside a window of 1 revision: the steps are walked.
+	setImage(t, env, ro, "app:1")
+	expectCanary(t, env, ns, "app", 1, 4, v1alpha1.RolloutPhasePaused, 1)
+	// Back to app:2 instead, the revision just before the stable: within
+	// the window, the steps are skipped.
+	setImage(t, env, ro, "app:2")
+	expectCanary(t, env, ns, "app", 4, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	if !hasEvent(t, env, ns, "app", "SkipSteps", "rollbackWindow") {
+		t.Fatal("no SkipSteps event")
+	}
+}

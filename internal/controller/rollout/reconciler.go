@@ -427,6 +427,7 @@ func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *
 	rev int64, now metav1.Time, rd *routing, hold bool) (canary.Decision, error) {
 	in := canary.Input{
 		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused, Hold: hold,
+		FastRollback: withinRollbackWindow(ro, obs, newRS),
 		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
 	}
 	if rd != nil {

@@ -103,3 +103,30 @@ func (r *Reconciler) clearServingDeadlines(ctx context.Context, obs *observed, h
 	}
 	return nil
 }
+
+// withinRollbackWindow reports a rollback to a ReplicaSet made before the
+// stable one with fewer than spec.rollbackWindow.revisions ReplicaSets made
+// between them, as upstream counts it: its steps are skipped.
+func withinRollbackWindow(ro *v1alpha1.Rollout, obs *observed, newRS *appsv1.ReplicaSet) bool {
+	w := ro.Spec.RollbackWindow
+	stable := obs.byHash(ro.Status.StableRS)
+	if w == nil || w.Revisions <= 0 || newRS == nil || stable == nil || newRS == stable || !madeBefore(newRS, stable) {
+		return false
+	}
+	between := int32(0)
+	for _, rs := range obs.owned {
+		if madeBefore(newRS, rs) && madeBefore(rs, stable) {
+			between++
+		}
+	}
+	return between < w.Revisions
+}
+
+// madeBefore orders ReplicaSets by creation, then (within the same second)
+// by revision.
+func madeBefore(a, b *appsv1.ReplicaSet) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return revision(a) < revision(b)
+}
