@@ -428,7 +428,7 @@ func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *
 	in := canary.Input{
 		Now: now.Time, Replicas: replicasOf(ro), Strategy: ro.Spec.Strategy.Canary, SpecPaused: ro.Spec.Paused, Hold: hold,
 		FastRollback: withinRollbackWindow(ro, obs, newRS),
-		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
+		Status:       ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
 	}
 	if rd != nil {
 		in.Route, in.ScaleDownAt = &canary.Route{Weight: rd.weight}, obs.scaleDownDeadlines()
