@@ -35,7 +35,6 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 		// Both work with a traffic router (as upstream, which ignores them without one).
 		add(c.MinPodsPerReplicaSet != nil && c.TrafficRouting == nil, cp.Child("minPodsPerReplicaSet"))
 		add(c.ScaleDownDelayRevisionLimit != nil && c.TrafficRouting == nil, cp.Child("scaleDownDelayRevisionLimit"))
-		add(c.AntiAffinity != nil, cp.Child("antiAffinity"))
 		add(c.DynamicStableScale, cp.Child("dynamicStableScale"))
 		add(c.PingPong != nil, cp.Child("pingPong"))
 		add(c.ReplicaProgressThreshold != nil, cp.Child("replicaProgressThreshold"))
@@ -53,10 +52,7 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 			add(s.Plugin != nil, sp.Child("plugin"))
 		}
 	}
-	if bg := spec.Strategy.BlueGreen; bg != nil {
-		bp := p.Child("strategy", "blueGreen")
-		add(bg.AntiAffinity != nil, bp.Child("antiAffinity"))
-	}
+	// Every blue-green field is carried (rollbackWindow aside, above).
 	return errs
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -112,5 +113,38 @@ func TestRollbackWindowSkipsSteps(t *testing.T) {
 	expectCanary(t, env, ns, "app", 4, 0, v1alpha1.RolloutPhaseHealthy, 4)
 	if !hasEvent(t, env, ns, "app", "SkipSteps", "rollbackWindow") {
 		t.Fatal("no SkipSteps event")
+	}
+}
+
+// spec.strategy.canary.antiAffinity: the new version's pods avoid the
+// stable version's nodes (the rule upstream writes), and the injected rule
+// never makes the template look changed (no extra ReplicaSet).
+func TestAntiAffinityOnTheCanary(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	ro := templateRollout(ns, "app", "app:1", 3, seedSteps())
+	ro.Spec.Strategy.Canary.AntiAffinity = &v1alpha1.AntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: &v1alpha1.PreferredAntiAffinity{Weight: 50}}
+	create(t, env, ro)
+	expectCanary(t, env, ns, "app", 3, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	for i, image := range []string{"app:2", "app:3"} {
+		setImage(t, env, ro, image)
+		got := expectCanary(t, env, ns, "app", 1, 3, v1alpha1.RolloutPhasePaused, 1)
+		var rs appsv1.ReplicaSet
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-" + got.Status.CurrentPodHash}, &rs); err != nil {
+			t.Fatal(err)
+		}
+		a := rs.Spec.Template.Spec.Affinity
+		if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+			a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.LabelSelector.MatchExpressions[0].Values[0] != got.Status.StableRS {
+			t.Fatalf("canary template affinity: %+v", a)
+		}
+		promoteFull(t, env, ns, "app")
+		expectCanary(t, env, ns, "app", 3, 0, v1alpha1.RolloutPhaseHealthy, 4)
+		time.Sleep(time.Second) // and nothing more is created
+		if n := len(replicaSets(t, env, ns, "app")); n != i+2 {
+			t.Fatalf("want %d ReplicaSets, have %d: %s", i+2, n, describeRS(replicaSets(t, env, ns, "app")))
+		}
 	}
 }

@@ -131,6 +131,7 @@ func (r *Reconciler) adoptByTemplate(ctx context.Context, ro *v1alpha1.Rollout, 
 // admission applied, and persists nothing.
 func (r *Reconciler) defaultedTemplate(ctx context.Context, ro *v1alpha1.Rollout, o *observed) (*corev1.PodTemplateSpec, error) {
 	rs := r.replicaSetFor(ro, o, 0, 0)
+	stripAntiAffinity(&rs.Spec.Template)
 	rs.Name, rs.GenerateName = "", ro.Name+"-"
 	rs.OwnerReferences = nil
 	if err := r.Create(ctx, rs, client.DryRunAll); err != nil {

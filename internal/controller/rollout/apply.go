@@ -100,6 +100,7 @@ func (r *Reconciler) replicaSetFor(ro *v1alpha1.Rollout, obs *observed, replicas
 		labels[k] = v // the ReplicaSet's own labels: without the role's ephemeral ones
 	}
 	annotations := map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10), DesiredReplicasAnnotation: strconv.Itoa(int(replicasOf(ro)))}
+	injectAntiAffinity(ro, tmpl, obs.hash)
 	if md := roleMetadata(ro, obs.hash, obs.hash, ro.Status.StableRS); md != nil {
 		syncMetadata(&tmpl.ObjectMeta, nil, md)
 		b, _ := json.Marshal(md)

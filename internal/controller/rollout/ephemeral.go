@@ -47,6 +47,7 @@ func roleMetadata(ro *v1alpha1.Rollout, hash, current, stable string) *v1alpha1.
 func ownTemplate(ro *v1alpha1.Rollout, rs *appsv1.ReplicaSet) *corev1.PodTemplateSpec {
 	t := stripEphemeral(ro, &rs.Spec.Template)
 	syncMetadata(&t.ObjectMeta, injected(rs), nil)
+	stripAntiAffinity(t)
 	if len(t.Annotations) == 0 {
 		t.Annotations = nil
 	}

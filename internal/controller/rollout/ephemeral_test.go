@@ -45,3 +45,28 @@ func TestRoleMetadataAndSync(t *testing.T) {
 		t.Fatal("a second sync changed something")
 	}
 }
+
+// The anti-affinity rule goes into a new version's template only, and a
+// template carrying it still compares equal to the Rollout's.
+func TestAntiAffinityInjectedAndIgnored(t *testing.T) {
+	ro := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "ns"}, Spec: v1alpha1.RolloutSpec{Strategy: v1alpha1.RolloutStrategy{
+		Canary: &v1alpha1.CanaryStrategy{AntiAffinity: &v1alpha1.AntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: &v1alpha1.PreferredAntiAffinity{Weight: 40}}}}}}
+	base := tmpl("web:2")
+	first := base.DeepCopy()
+	injectAntiAffinity(ro, first, "v1") // no stable yet: the first revision
+	if first.Spec.Affinity != nil {
+		t.Fatalf("the first revision got a rule: %+v", first.Spec.Affinity)
+	}
+	ro.Status.StableRS = "v1"
+	canary := base.DeepCopy()
+	injectAntiAffinity(ro, canary, "v2")
+	terms := canary.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+	if len(terms) != 1 || terms[0].Weight != 40 || terms[0].PodAffinityTerm.LabelSelector.MatchExpressions[0].Values[0] != "v1" ||
+		terms[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+		t.Fatalf("injected rule: %+v", terms)
+	}
+	rs := rsWith("v2", canary)
+	if !SameTemplate(ownTemplate(ro, rs), base) || !EqualTemplates(ownTemplate(ro, rs), base) {
+		t.Fatal("the injected rule counts as a template change")
+	}
+}
