@@ -28,7 +28,7 @@ func TestUnimplementedRolloutFieldsNameEachField(t *testing.T) {
 	got := UnimplementedRolloutFields(ro).ToAggregate().Error()
 	for _, want := range []string{
 		"spec.strategy.canary.minPodsPerReplicaSet", "spec.strategy.canary.scaleDownDelayRevisionLimit",
-"spec.strategy.canary.dynamicStableScale", "spec.strategy.canary.pingPong",
+		"spec.strategy.canary.dynamicStableScale", "spec.strategy.canary.pingPong",
 		"spec.strategy.canary.replicaProgressThreshold", "spec.strategy.canary.steps[2].setHeaderRoute",
 		"is not implemented by this version of Sluice; remove it or run it with Argo Rollouts"} {
 		if !strings.Contains(got, want) {
