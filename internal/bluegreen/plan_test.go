@@ -169,19 +169,25 @@ func TestPostPromotionInconclusivePausesThenPromote(t *testing.T) {
 	}
 }
 
-// scaleDownDelayRevisionLimit: only that many old versions (newest first)
-// wait out scaleDownDelaySeconds; older ones go at once.
+// scaleDownDelayRevisionLimit: only that many old versions (newest first,
+// the order the reconciler passes them) wait out scaleDownDelaySeconds;
+// older ones go at once.
 func TestScaleDownDelayRevisionLimit(t *testing.T) {
-	c := &cluster{t: t, now: time.Unix(1000, 0), rs: map[string]*canary.ReplicaSet{}, downAt: map[string]time.Time{},
-		strategy: &v1alpha1.BlueGreenStrategy{ActiveService: "a", AutoPromotionEnabled: ptr(true), ScaleDownDelayRevisionLimit: ptr(int32(1))}}
-	c.settle("v1")
-	c.settle("v2") // auto-promoted: v1 waits for its delay
-	if c.rs["v1"].Replicas != 3 {
-		t.Fatalf("v1 must wait out the delay, has %d", c.rs["v1"].Replicas)
+	now := time.Unix(1000, 0)
+	in := Input{Now: now, Replicas: 3, NewHash: "v3", Revision: 3,
+		Strategy: &v1alpha1.BlueGreenStrategy{ActiveService: "a", ScaleDownDelayRevisionLimit: ptr(int32(1))},
+		Status:   v1alpha1.RolloutStatus{StableRS: "v3", CurrentPodHash: "v3"},
+		New:      &canary.ReplicaSet{Hash: "v3", Replicas: 3, Current: 3, Available: 3},
+		Older: []Older{
+			{ReplicaSet: canary.ReplicaSet{Hash: "v2", Replicas: 3, Current: 3, Available: 3}, ScaleDownAt: now.Add(20 * time.Second)},
+			{ReplicaSet: canary.ReplicaSet{Hash: "v1", Replicas: 3, Current: 3, Available: 3}, ScaleDownAt: now.Add(10 * time.Second)},
+		}}
+	d := Plan(in)
+	if d.Scale["v2"] != 3 || d.Scale["v1"] != 0 {
+		t.Fatalf("limit 1: want v2 kept (3) and v1 gone (0), have %v", d.Scale)
 	}
-	c.now = c.now.Add(time.Second)
-	c.settle("v3") // v2 now waits; v1 is beyond the limit of 1
-	if c.rs["v2"].Replicas != 3 || c.rs["v1"].Replicas != 0 {
-		t.Fatalf("limit 1: want v2 kept (3) and v1 gone (0), have v2=%d v1=%d", c.rs["v2"].Replicas, c.rs["v1"].Replicas)
+	in.Strategy.ScaleDownDelayRevisionLimit = nil
+	if d := Plan(in); d.Scale["v1"] != 3 {
+		t.Fatalf("no limit: every old version waits its delay, have %v", d.Scale)
 	}
 }
