@@ -193,10 +193,7 @@ func TestAnalysisRunHistoryLimit(t *testing.T) {
 	env := testenv.Get(t)
 	env.StartController()
 	ns := env.Namespace(t)
-	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) }))
-	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"},
-		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
-			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.status}"}}}}}})
+	passingTemplate(t, env, ns, "health")
 	ro := templateRollout(ns, "web", "web:1", 2, []v1alpha1.CanaryStep{
 		{SetWeight: ptr(int32(50))},
 		{Analysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "health"}}}},

@@ -407,16 +407,7 @@ func (d *crashDriver) retry(name string) func() error {
 func canaryState(image string, phase v1alpha1.RolloutPhase, step, canaryN, stableN int32) func(*v1alpha1.Rollout, map[string]crashRS) (bool, string) {
 	return func(ro *v1alpha1.Rollout, rss map[string]crashRS) (bool, string) {
 		st := ro.Status
-		c, s := rss[st.CurrentPodHash], rss[st.StableRS]
-		if st.StableRS == st.CurrentPodHash {
-			s = crashRS{}
-		}
-		others := int32(0)
-		for h, r := range rss {
-			if h != st.CurrentPodHash && h != st.StableRS {
-				others += r.Spec
-			}
-		}
+		c, s, others := splitByRole(st, rss, func(r crashRS) int32 { return r.Spec })
 		ok := c.Image == image && c.Spec == canaryN && c.Available == canaryN && s.Spec == stableN && s.Available == stableN &&
 			others == 0 && st.Phase == phase && stepIndex(ro) == step
 		return ok, fmt.Sprintf("want %s with canary %d stable %d, %s at step %d; have %s, phase %s %q, step %d",
@@ -494,16 +485,7 @@ func (d *crashDriver) canaryRound(ctx context.Context, round int) error {
 func bgState(image string, phase v1alpha1.RolloutPhase, newN, activeN int32) func(*v1alpha1.Rollout, map[string]crashRS) (bool, string) {
 	return func(ro *v1alpha1.Rollout, rss map[string]crashRS) (bool, string) {
 		st := ro.Status
-		c, s := rss[st.CurrentPodHash], rss[st.StableRS]
-		if st.StableRS == st.CurrentPodHash {
-			s = crashRS{}
-		}
-		others := int32(0)
-		for h, r := range rss {
-			if h != st.CurrentPodHash && h != st.StableRS {
-				others += r.Spec
-			}
-		}
+		c, s, others := splitByRole(st, rss, func(r crashRS) int32 { return r.Spec })
 		ok := c.Image == image && c.Spec == newN && c.Available == newN && s.Spec == activeN && s.Available == activeN &&
 			others == 0 && st.Phase == phase && st.BlueGreen.ActiveSelector == st.StableRS
 		return ok, fmt.Sprintf("want %s with new %d active %d, %s; have %s, phase %s %q, active %s stable %s",

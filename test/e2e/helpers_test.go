@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -133,16 +134,7 @@ func expectCanary(t *testing.T, env *testenv.Env, ns, name string, canary, stabl
 		ro = getRollout(t, env, ns, name)
 		rss := replicaSets(t, env, ns, name)
 		st := ro.Status
-		c, s := rss[st.CurrentPodHash], rss[st.StableRS]
-		if st.StableRS == st.CurrentPodHash {
-			s = rsState{}
-		}
-		others := int32(0)
-		for h, r := range rss {
-			if h != st.CurrentPodHash && h != st.StableRS {
-				others += r.Spec
-			}
-		}
+		c, s, others := splitByRole(st, rss, func(r rsState) int32 { return r.Spec })
 		idx := int32(-1)
 		if st.CurrentStepIndex != nil {
 			idx = *st.CurrentStepIndex
@@ -202,4 +194,31 @@ func warningEvents(t *testing.T, env *testenv.Env, ns, name string) []corev1.Eve
 		t.Fatalf("listing events: %v", err)
 	}
 	return list.Items
+}
+
+// splitByRole picks, out of a Rollout's ReplicaSets by pod hash, the current
+// one, the stable one (zero when it is the current one) and the pods the
+// others still ask for (spec returns a ReplicaSet's spec.replicas).
+func splitByRole[T any](st v1alpha1.RolloutStatus, rss map[string]T, spec func(T) int32) (current, stable T, others int32) {
+	current, stable = rss[st.CurrentPodHash], rss[st.StableRS]
+	if st.StableRS == st.CurrentPodHash {
+		var zero T
+		stable = zero
+	}
+	for h, r := range rss {
+		if h != st.CurrentPodHash && h != st.StableRS {
+			others += spec(r)
+		}
+	}
+	return current, stable, others
+}
+
+// passingTemplate creates AnalysisTemplate name with one web metric
+// "health" against a local server that always answers {"status":"ok"}.
+func passingTemplate(t *testing.T, env *testenv.Env, ns, name string) {
+	t.Helper()
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) }))
+	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.status}"}}}}}})
 }

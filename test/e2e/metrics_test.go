@@ -5,12 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/manager"
@@ -33,11 +30,7 @@ func TestControllerMetricsUseUpstreamNames(t *testing.T) {
 	stop := env.RunControllerWith(env.Config, manager.Options{Namespace: ns, MetricsAddr: addr})
 	defer stop()
 
-	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) }))
-	defer web.Close()
-	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"},
-		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
-			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: web.URL, JSONPath: "{$.status}"}}}}}})
+	passingTemplate(t, env, ns, "health")
 	ro := templateRollout(ns, "app", "app:1", 3, []v1alpha1.CanaryStep{{SetWeight: ptr(int32(30))},
 		{Analysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "health"}}}}, {Pause: &v1alpha1.RolloutPause{}}})
 	create(t, env, ro)

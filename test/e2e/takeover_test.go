@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -217,10 +216,7 @@ func TestWrittenAsUpstreamWritesIt(t *testing.T) {
 	env := testenv.Get(t)
 	env.StartController()
 	ns := env.Namespace(t)
-	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) }))
-	create(t, env, &v1alpha1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health"},
-		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "health", SuccessCondition: `result == "ok"`,
-			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, JSONPath: "{$.status}"}}}}}})
+	passingTemplate(t, env, ns, "health")
 	ro := templateRollout(ns, "app", "app:1", 3, []v1alpha1.CanaryStep{{SetWeight: ptr(int32(30))},
 		{Analysis: &v1alpha1.RolloutAnalysis{Templates: []v1alpha1.AnalysisTemplateRef{{TemplateName: "health"}}}}, {Pause: &v1alpha1.RolloutPause{}}})
 	create(t, env, ro)
