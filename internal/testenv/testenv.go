@@ -28,6 +28,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -37,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/manager"
 )
 
@@ -188,8 +190,31 @@ func (e *Env) Namespace(t testing.TB) string {
 	if err := e.Client.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
-	t.Cleanup(func() { _ = e.Client.Delete(context.Background(), ns) })
+	t.Cleanup(func() {
+		// A Rollout whose controller is gone by now (another instance, a
+		// stopped process) would hold the namespace in Terminating.
+		e.StripRolloutFinalizers(name)
+		_ = e.Client.Delete(context.Background(), ns)
+	})
 	return name
+}
+
+// StripRolloutFinalizers removes the finalizers of every Rollout in
+// namespace ("" for all), so deleting them (or their CRD) never waits for a
+// controller that no longer runs.
+func (e *Env) StripRolloutFinalizers(namespace string) {
+	ctx := context.Background()
+	var list v1alpha1.RolloutList
+	if err := e.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return
+	}
+	for i := range list.Items {
+		ro := &list.Items[i]
+		if len(ro.Finalizers) == 0 {
+			continue
+		}
+		_ = e.Client.Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
+	}
 }
 
 // Kubectl runs kubectl against the sandbox.

@@ -130,6 +130,7 @@ func kubectlFiles(t *testing.T, env *testenv.Env, mustSucceed bool, verb string,
 // and waits until they are gone.
 func deleteCRDs(t *testing.T, env *testenv.Env, files []string) {
 	t.Helper()
+	env.StripRolloutFinalizers("") // Rollouts left by other tests would hold their CRD
 	args := []string{"delete", "--ignore-not-found", "--wait", "--timeout=60s"}
 	for _, f := range files {
 		args = append(args, "-f", f)

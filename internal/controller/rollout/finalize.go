@@ -106,7 +106,9 @@ func (r *Reconciler) handBack(ctx context.Context, ro *v1alpha1.Rollout) (time.D
 	}
 	before := ro.DeepCopy()
 	controllerutil.RemoveFinalizer(ro, HandBackFinalizer)
-	if err := r.Patch(ctx, ro, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
+	if err := r.Patch(ctx, ro, client.MergeFrom(before)); apierrors.IsNotFound(err) {
+		return 0, nil // gone already: this was a stale read
+	} else if err != nil {
 		return 0, apiFailure("remove the "+HandBackFinalizer+" finalizer", err)
 	}
 	r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, ReasonRolloutDeleted, "Delete",
