@@ -42,4 +42,6 @@ if ! have helm "$HELM_VERSION"; then
   GOBIN="$bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   stamp helm "$HELM_VERSION"
 fi
+# Upstream Argo Rollouts' controller, a test tool for the controller-switch e2e.
+"$here/../upstream/build.sh"
 say "all binaries ready in $bin"
