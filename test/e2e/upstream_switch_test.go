@@ -242,6 +242,13 @@ func snapshot(t *testing.T, env *testenv.Env, ns, name string, services ...strin
 	out, err := env.Kubectl("get", "rollouts.argoproj.io", name, "-n", ns, "-o", "json")
 	if err == nil && json.Unmarshal([]byte(out), &u) == nil {
 		s.raw, _ = u["status"].(map[string]any)
+		// The spec and the Rollout's own labels and annotations, to show
+		// what the other controller rewrote there too.
+		meta, _ := u["metadata"].(map[string]any)
+		s.raw["(spec)"] = u["spec"]
+		s.raw["(metadata.generation)"] = meta["generation"]
+		s.raw["(metadata.labels)"] = meta["labels"]
+		s.raw["(metadata.annotations)"] = meta["annotations"]
 	}
 	return s
 }
@@ -307,7 +314,11 @@ func (s switchSnapshot) statusChanges(now switchSnapshot) string {
 		a, _ := json.Marshal(s.raw[k])
 		b, _ := json.Marshal(now.raw[k])
 		if string(a) != string(b) && k != "conditions" {
-			out = append(out, fmt.Sprintf("  status.%s: %s → %s", k, a, b))
+			if strings.HasPrefix(k, "(") {
+				out = append(out, fmt.Sprintf("  %s: %s → %s", k, a, b))
+			} else {
+				out = append(out, fmt.Sprintf("  status.%s: %s → %s", k, a, b))
+			}
 		}
 	}
 	for n, m := range s.rsMeta {
