@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/controller/rollout"
 	"github.com/sluice-dev/sluice/internal/testenv"
 )
 
@@ -399,9 +400,15 @@ func upstreamSwitchCanary(t *testing.T, env *testenv.Env, version string) {
 	t.Logf("upstream %s left: %s; stable %s canary %s, step %d, stepHash %s", version,
 		describeRS(replicaSets(t, env, ns, "app")), before.status.StableRS, before.status.CurrentPodHash, before.step(), before.status.CurrentStepHash)
 
-	// Sluice takes over at the 50% pause.
+	// Sluice takes over at the 50% pause. Upstream up to v1.8 hashed
+	// templates otherwise: then its ReplicaSets are adopted by template.
+	ours := rollout.TemplateHash(getRollout(t, env, ns, "app").Spec.Template)
+	t.Logf("upstream %s hashed the canary's template %s, Sluice hashes it %s", version, before.status.CurrentPodHash, ours)
 	env.StartController()
 	holdsAfterSwitch(t, env, ns, "app", before, 5*time.Second)
+	if ours != before.status.CurrentPodHash && !hasEvent(t, env, ns, "app", "ReplicaSetAdopted", before.status.CurrentPodHash) {
+		t.Errorf("no ReplicaSetAdopted event for upstream's canary %s", before.status.CurrentPodHash)
+	}
 	promote(t, env, ns, "app")
 	done := expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
 	if done.Status.StableRS != before.status.CurrentPodHash {
