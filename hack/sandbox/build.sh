@@ -29,6 +29,9 @@ for cmd in kube-apiserver kube-controller-manager kube-scheduler; do have "$cmd"
 have etcd "$ETCD_VERSION" || todo+=(etcd)
 for cmd in kwok kwokctl; do have "$cmd" "$KWOK_VERSION" || todo+=("$cmd"); done
 have helm "$HELM_VERSION" || todo+=(helm)
+# Upstream Argo Rollouts' controller, a test tool for the controller-switch
+# e2e (silent when already built).
+"$here/../upstream/build.sh"
 ((${#todo[@]} == 0)) && exit 0 # everything cached: nothing to say
 
 total=0
