@@ -16,8 +16,8 @@ import (
 func TestChartMatchesGeneratedManifests(t *testing.T) {
 	root := testenv.Get(t).Root
 	crds, _ := filepath.Glob(filepath.Join(root, "config/crd/argoproj.io_*.yaml"))
-	if len(crds) != 4 {
-		t.Fatalf("want 4 generated CRDs, found %v", crds)
+	if len(crds) != 5 {
+		t.Fatalf("want 5 generated CRDs (rollouts, analysis templates/runs, experiments), found %v", crds)
 	}
 	for _, f := range crds {
 		want, _ := os.ReadFile(f)

@@ -148,3 +148,22 @@ func (r *Reconciler) handBackWorkload(ctx context.Context, ro *v1alpha1.Rollout)
 	}
 	return false, "", nil
 }
+
+// stampRevision keeps the Rollout's rollout.argoproj.io/revision annotation
+// at its current ReplicaSet's revision, as upstream writes it (its CLI and
+// dashboards read it). One metadata write per revision, before any status
+// change of this reconcile (the patch returns the stored object).
+func (r *Reconciler) stampRevision(ctx context.Context, ro *v1alpha1.Rollout, newRS *appsv1.ReplicaSet) error {
+	if newRS == nil {
+		return nil
+	}
+	want := newRS.Annotations[RevisionAnnotation]
+	if want == "" || ro.Annotations[RevisionAnnotation] == want {
+		return nil
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, RevisionAnnotation, want)
+	if err := r.Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return apiFailure("annotate the Rollout with its revision", err)
+	}
+	return nil
+}

@@ -252,6 +252,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 			"the template is named %s instead (status.collisionCount %d)", ro.Name, saltedHash(&obs.template, old), obs.hash, ptrValue(obs.collisionCount)))
 	}
 	newRS := obs.byHash(obs.hash)
+	if err := r.stampRevision(ctx, ro, newRS); err != nil {
+		return ctrl.Result{}, err
+	}
 	repairStable(ro, obs, newRS, now, n)
 	stableBefore := ro.Status.StableRS
 	if err := r.clearServingDeadlines(ctx, obs, obs.hash, ro.Status.StableRS); err != nil {

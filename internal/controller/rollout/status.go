@@ -29,6 +29,14 @@ func (r *Reconciler) setCounts(ro *v1alpha1.Rollout, obs *observed) {
 	}
 	st.HPAReplicas = st.Replicas
 	st.Selector = selectorString(obs.selector)
+	// A blue-green counts its active ReplicaSet only, as upstream: an HPA
+	// scaling on status.selector must not see the preview's pods.
+	if ro.Spec.Strategy.BlueGreen != nil {
+		if active := obs.byHash(st.BlueGreen.ActiveSelector); active != nil {
+			st.HPAReplicas, st.AvailableReplicas, st.ReadyReplicas = active.Status.Replicas, active.Status.AvailableReplicas, active.Status.ReadyReplicas
+			st.Selector = selectorString(active.Spec.Selector)
+		}
+	}
 }
 
 // setProgress turns the plan into phase, message and conditions, and
