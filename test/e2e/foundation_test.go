@@ -19,8 +19,8 @@ import (
 func TestCRDsInstallWithKubectlApply(t *testing.T) {
 	env := testenv.Get(t)
 	files, _ := filepath.Glob(filepath.Join(env.Root, "config/crd/argoproj.io_*.yaml"))
-	if len(files) != 4 {
-		t.Fatalf("want 4 CRDs, found %v", files)
+	if len(files) != 5 {
+		t.Fatalf("want 5 CRDs (rollouts, analysis templates/runs, experiments), found %v", files)
 	}
 	for _, f := range files {
 		if out, err := env.Kubectl("apply", "-f", f); err != nil {
