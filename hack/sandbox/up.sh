@@ -33,6 +33,13 @@ if [[ -n ${SANDBOX_AUDIT_POLICY:-} ]]; then
   extra+=(--kube-audit-policy "$SANDBOX_AUDIT_POLICY")
 fi
 
+if [[ -n ${SANDBOX_DISABLE_QPS_LIMITS:-} ]]; then
+  # No client-side QPS limits in the control plane's own components (the
+  # ReplicaSet controller, the scheduler, kwok): bench/compare.sh measures
+  # the Rollout controllers, not kube-controller-manager's 20 QPS.
+  extra+=(--disable-qps-limits)
+fi
+
 start=$SECONDS
 "$bin/kwokctl" create cluster --name "$name" --runtime binary ${extra[@]+"${extra[@]}"} \
   --etcd-binary "$bin/etcd" \

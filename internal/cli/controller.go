@@ -57,6 +57,11 @@ in-cluster service account, else ~/.kube/config.`,
 	f.StringVar(&o.Namespace, "namespace", "", "watch only this namespace (default: all)")
 	f.StringVar(&o.InstanceID, "instance-id", "", "handle only Rollouts and AnalysisRuns labelled argo-rollouts.argoproj.io/controller-instance-id=ID "+
 		"(default: only those without the label), to run beside another controller (see docs/migrating-from-argo-rollouts.md)")
+	f.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", manager.DefaultMaxConcurrentReconciles,
+		"how many Rollouts (and, separately, AnalysisRuns) are reconciled at once; one Rollout is never reconciled by two at once")
+	f.Float32Var(&o.KubeAPIQPS, "kube-api-qps", 0, "client-side limit of the controller's API requests per second "+
+		"(default 0: none, the API server's priority and fairness decide; a negative value also means none)")
+	f.IntVar(&o.KubeAPIBurst, "kube-api-burst", 0, "requests allowed above --kube-api-qps in a burst (default: twice the QPS)")
 	fs := flag.NewFlagSet("zap", flag.ExitOnError)
 	zo.BindFlags(fs)
 	f.AddGoFlagSet(fs)

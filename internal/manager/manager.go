@@ -38,7 +38,23 @@ type Options struct {
 	// InstanceID is upstream's --instance-id: handle only the Rollouts and
 	// AnalysisRuns labelled with it ("" handles only unlabelled ones).
 	InstanceID string
+	// MaxConcurrentReconciles is how many Rollouts (and, separately, how
+	// many AnalysisRuns) are reconciled at once; 0 means
+	// DefaultMaxConcurrentReconciles. One Rollout is never reconciled by
+	// two workers at once.
+	MaxConcurrentReconciles int
+	// KubeAPIQPS and KubeAPIBurst limit the controller's requests to the API
+	// server on the client side. QPS 0 keeps the rest.Config's own (the
+	// `sluice controller` command's is no client-side limit: the API
+	// server's priority and fairness decide); burst 0 is twice the QPS.
+	KubeAPIQPS   float32
+	KubeAPIBurst int
 }
+
+// DefaultMaxConcurrentReconciles: enough workers that a bump of hundreds of
+// Rollouts is not a queue behind one, few enough that their API calls stay
+// a small share of a shared API server (upstream's --rollout-threads is 10).
+const DefaultMaxConcurrentReconciles = 10
 
 // Scheme knows the built-in kinds and Sluice's.
 func Scheme() *runtime.Scheme {
@@ -68,6 +84,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = UserAgent
 	cfg.Wrap(metrics.CountRequests)
+	if o.KubeAPIQPS != 0 {
+		cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+		if cfg.Burst == 0 && o.KubeAPIQPS > 0 {
+			cfg.Burst = int(2 * o.KubeAPIQPS)
+		}
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
 	mo := ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -77,7 +102,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionNamespace: o.LeaderElectNS,
 		// Writes refused because a namespace is being deleted are debug, not errors.
 		Logger: quietLogger(ctrl.Log),
+		// Only what the reconcilers read, and only the parts they read (cache.go).
+		Cache: cacheOptions(),
 	}
+	mo.Controller.MaxConcurrentReconciles = o.MaxConcurrentReconciles
 	if o.Restartable {
 		skip := true
 		mo.Controller.SkipNameValidation = &skip

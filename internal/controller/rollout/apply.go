@@ -63,7 +63,10 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 	err := r.Create(ctx, rs)
 	if apierrors.IsAlreadyExists(err) {
 		var existing appsv1.ReplicaSet
-		if gerr := r.Get(ctx, client.ObjectKeyFromObject(rs), &existing); gerr == nil && !metav1.IsControlledBy(&existing, ro) {
+		// From the API server: the cache holds only ReplicaSets labelled
+		// rollouts-pod-template-hash (internal/manager/cache.go), and the one
+		// in the way may not be.
+		if gerr := r.apiReader().Get(ctx, client.ObjectKeyFromObject(rs), &existing); gerr == nil && !metav1.IsControlledBy(&existing, ro) {
 			owner := "no controller"
 			if ref := metav1.GetControllerOf(&existing); ref != nil {
 				owner = fmt.Sprintf("%s %q", ref.Kind, ref.Name)
