@@ -72,26 +72,6 @@ reconciles() {
     ctl == "upstream" && /^rollout_reconcile_count/ {n += $2}
     END {printf "%d", n}'
 }
-rollouts_yaml() { # IMAGE
-  for i in $(seq 1 "$N"); do
-    cat <<YAML
----
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {name: app-$i}
-spec:
-  replicas: $R
-  selector: {matchLabels: {app: app-$i}}
-  template:
-    metadata: {labels: {app: app-$i}}
-    spec: {containers: [{name: app, image: $1}]}
-  strategy:
-    canary:
-      steps: [{setWeight: 50}, {pause: {}}]
-YAML
-  done
-}
-
 run() { # CONTROLLER
   ctl=$1
   audit_sandbox "sluice-cmp-$ctl" "$nodes"

@@ -22,23 +22,7 @@ start_controller --metrics-bind-address=127.0.0.1:$port
 ctrl=$CTRL
 kubectl create namespace scale >/dev/null
 
-for i in $(seq 1 "$N"); do
-  cat <<YAML
----
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {name: app-$i}
-spec:
-  replicas: $R
-  selector: {matchLabels: {app: app-$i}}
-  template:
-    metadata: {labels: {app: app-$i}}
-    spec: {containers: [{name: app, image: app:1}]}
-  strategy:
-    canary:
-      steps: [{setWeight: 50}, {pause: {}}]
-YAML
-done >"$work/rollouts.yaml"
+rollouts_yaml app:1 >"$work/rollouts.yaml"
 
 count() { # JSONPATH VALUE: how many Rollouts have it
   kubectl -n scale get rollouts -o jsonpath="{range .items[*]}$1{\"\\n\"}{end}" | grep -cx "$2" || true

@@ -40,3 +40,25 @@ start_controller() {
   CTRL=$!
   trap 'kill $CTRL 2>/dev/null || true; audit_sandbox_down' EXIT
 }
+
+# rollouts_yaml IMAGE: N replica-count canaries (app-1..app-N) of R pods
+# each, steps setWeight 50 / pause, running IMAGE — the scale benchmarks' work.
+rollouts_yaml() {
+  for i in $(seq 1 "$N"); do
+    cat <<YAML
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: app-$i}
+spec:
+  replicas: $R
+  selector: {matchLabels: {app: app-$i}}
+  template:
+    metadata: {labels: {app: app-$i}}
+    spec: {containers: [{name: app, image: $1}]}
+  strategy:
+    canary:
+      steps: [{setWeight: 50}, {pause: {}}]
+YAML
+  done
+}
