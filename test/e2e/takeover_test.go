@@ -320,3 +320,38 @@ func TestBlueGreenToCanaryUnpinsServices(t *testing.T) {
 	setImage(t, env, getRollout(t, env, ns, "app"), "app:2")
 	expectCanary(t, env, ns, "app", 1, 1, v1alpha1.RolloutPhasePaused, 1)
 }
+
+// The same takeover for a Rollout whose template is a workloadRef
+// Deployment's: the ReplicaSet another controller made for it under its own
+// hash is adopted, no pod is replaced.
+func TestTakeOverWorkloadRefWithOtherHash(t *testing.T) {
+	env := testenv.Get(t)
+	env.StopController()
+	defer env.StartController()
+	ns := env.Namespace(t)
+	dep := deployment(ns, "app", "app:1", 0)
+	create(t, env, dep)
+	ro := workloadRollout(ns, "app", "app", "never", 3, seedSteps())
+	ro.Spec.Selector = dep.Spec.Selector.DeepCopy()
+	create(t, env, ro)
+	var live appsv1.Deployment
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(dep), &live); err != nil {
+		t.Fatal(err)
+	}
+	// The Deployment's template as the API server stored it (defaults in), under another hash.
+	create(t, env, legacyReplicaSet(ro, "legacy1", live.Spec.Template, 3, "1"))
+	patchStatus(t, env, ns, "app", fmt.Sprintf(`{"status":{"stableRS":"legacy1","currentPodHash":"legacy1","currentStepIndex":4,"currentStepHash":%q}}`,
+		canary.StepsHash(seedSteps())))
+	waitPods(t, env, ns, 3)
+	before := podUIDs(t, env, ns)
+
+	env.StartController()
+	got := expectCanary(t, env, ns, "app", 3, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	time.Sleep(2 * time.Second)
+	if rss := replicaSets(t, env, ns, "app"); len(rss) != 1 || got.Status.StableRS != "legacy1" {
+		t.Fatalf("want the Deployment-template ReplicaSet adopted as it is; have %s, stable %s", describeRS(rss), got.Status.StableRS)
+	}
+	if after := podUIDs(t, env, ns); after != before {
+		t.Fatal("pods were replaced on takeover")
+	}
+}
