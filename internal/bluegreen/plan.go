@@ -42,6 +42,9 @@ type Input struct {
 	// PostPromotion judges postPromotionAnalysis, which runs after the
 	// active Service was switched; nil when none is configured.
 	PostPromotion func() (canary.Verdict, string)
+	// FastRollback: the new version is an earlier revision within
+	// spec.rollbackWindow; the promotion pause is skipped, as upstream.
+	FastRollback bool
 }
 
 // Decision is canary's Decision plus what the Services select and which old
@@ -258,6 +261,11 @@ func (d *Decision) promoted(in Input) bool {
 	}
 	auto := in.Strategy.AutoPromotionEnabled == nil || *in.Strategy.AutoPromotionEnabled
 	if auto && in.Strategy.AutoPromotionSeconds == 0 {
+		return true
+	}
+	if in.FastRollback {
+		// As upstream: a rollback within spec.rollbackWindow skips the
+		// promotion pause (prePromotionAnalysis above still gates it).
 		return true
 	}
 	pc := canary.FindPause(st, v1alpha1.PauseReasonBlueGreenPause)

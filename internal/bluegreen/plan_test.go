@@ -191,3 +191,24 @@ func TestScaleDownDelayRevisionLimit(t *testing.T) {
 		t.Fatalf("no limit: every old version waits its delay, have %v", d.Scale)
 	}
 }
+
+// rollbackWindow: a rollback within the window skips the promotion pause
+// (as upstream); prePromotionAnalysis, when configured, still gates it.
+func TestFastRollbackSkipsThePause(t *testing.T) {
+	in := Input{Now: time.Unix(1000, 0), Replicas: 3, NewHash: "v1", Revision: 3, FastRollback: true,
+		Strategy: &v1alpha1.BlueGreenStrategy{ActiveService: "a", AutoPromotionEnabled: ptr(false)},
+		Status:   v1alpha1.RolloutStatus{StableRS: "v2", CurrentPodHash: "v1"},
+		New:      &canary.ReplicaSet{Hash: "v1", Replicas: 3, Current: 3, Available: 3},
+		Active:   &canary.ReplicaSet{Hash: "v2", Replicas: 3, Current: 3, Available: 3}}
+	if d := Plan(in); d.ActiveHash != "v1" || d.Phase == v1alpha1.RolloutPhasePaused {
+		t.Fatalf("fast rollback: want the switch to v1 without a pause, have active %s, %s %q", d.ActiveHash, d.Phase, d.Message)
+	}
+	in.PrePromotion = func() (canary.Verdict, string) { return canary.Wait, "" }
+	if d := Plan(in); d.ActiveHash != "v2" {
+		t.Fatalf("prePromotionAnalysis still gates a fast rollback: active %s", d.ActiveHash)
+	}
+	in.PrePromotion, in.FastRollback = nil, false
+	if d := Plan(in); d.ActiveHash != "v2" || d.Message != "BlueGreenPause" {
+		t.Fatalf("outside the window: want the pause, have active %s %q", d.ActiveHash, d.Message)
+	}
+}

@@ -27,8 +27,6 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 			errs = append(errs, field.Forbidden(path, NotImplementedDetail))
 		}
 	}
-	// rollbackWindow works for canaries; a blue-green does not carry it yet.
-	add(spec.RollbackWindow != nil && spec.Strategy.BlueGreen != nil, p.Child("rollbackWindow"))
 
 	if c := spec.Strategy.Canary; c != nil {
 		cp := p.Child("strategy", "canary")
@@ -52,7 +50,7 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 			add(s.Plugin != nil, sp.Child("plugin"))
 		}
 	}
-	// Every blue-green field is carried (rollbackWindow aside, above).
+	// Every blue-green field is carried.
 	return errs
 }
 

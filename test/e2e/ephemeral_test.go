@@ -148,3 +148,35 @@ func TestAntiAffinityOnTheCanary(t *testing.T) {
 		}
 	}
 }
+
+// rollbackWindow on a blue-green: rolling back to the version just before
+// the active one switches without waiting for a promote, as upstream.
+func TestBlueGreenRollbackWindowSkipsThePause(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	ns := env.Namespace(t)
+	create(t, env, service(ns, "active", "app"), service(ns, "preview", "app"))
+	ro := blueGreenRollout(ns, "app", 2, &v1alpha1.BlueGreenStrategy{ActiveService: "active", PreviewService: "preview",
+		AutoPromotionEnabled: ptr(false), ScaleDownDelaySeconds: ptr(int32(60))})
+	ro.Spec.RollbackWindow = &v1alpha1.RollbackWindowSpec{Revisions: 1}
+	create(t, env, ro)
+	only := func(r *v1alpha1.Rollout) map[string]int32 { return map[string]int32{r.Status.CurrentPodHash: 2} }
+	v1 := waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhaseHealthy, only).Status.StableRS
+	time.Sleep(1100 * time.Millisecond) // creation times a second apart
+	setImage(t, env, ro, "app:2")
+	waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhasePaused, only)
+	promote(t, env, ns, "app")
+	v2 := waitBlueGreen(t, env, ns, "app", v1alpha1.RolloutPhaseHealthy, only).Status.StableRS
+	// Back to app:1 (its pods are still up for the scale-down delay): no pause.
+	setImage(t, env, ro, "app:1")
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		r := getRollout(t, env, ns, "app")
+		if r.Status.Phase == v1alpha1.RolloutPhasePaused {
+			t.Fatalf("a rollback within the window paused: %q", r.Status.Message)
+		}
+		return selectedHash(t, env, ns, "active") == v1 && r.Status.StableRS == v1, fmt.Sprintf("active %s (v1 %s, v2 %s)", selectedHash(t, env, ns, "active"), v1, v2)
+	})
+	if !hasEvent(t, env, ns, "app", "SkipSteps", "rollbackWindow") {
+		t.Fatal("no SkipSteps event")
+	}
+}

@@ -24,6 +24,11 @@ func (r *Reconciler) planBlueGreen(ctx context.Context, ro *v1alpha1.Rollout, ob
 	in := bluegreen.Input{
 		Now: now.Time, Replicas: replicasOf(ro), Strategy: bg, SpecPaused: ro.Spec.Paused,
 		Status: ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
+		FastRollback: withinRollbackWindow(ro, obs, newRS),
+	}
+	if in.FastRollback && ro.Status.CurrentPodHash != obs.hash {
+		r.Recorder.Eventf(ro, nil, "Normal", "SkipSteps", "Reconcile",
+			"Rollback to revision %d within spec.rollbackWindow: the promotion pause is skipped", rev)
 	}
 	if active := obs.byHash(ro.Status.StableRS); active != nil && active != newRS {
 		in.Active = snapshot(active)
