@@ -99,8 +99,7 @@ func (r *Reconciler) handBack(ctx context.Context, ro *v1alpha1.Rollout) (time.D
 		if err != nil {
 			return 0, apiFailure(fmt.Sprintf("get Service %q", name), err)
 		}
-		patch := fmt.Sprintf(`{"spec":{"selector":{%q:null}}}`, PodTemplateHashLabel)
-		if err := r.Patch(ctx, &svc, client.RawPatch(types.MergePatchType, []byte(patch))); client.IgnoreNotFound(err) != nil {
+		if err := r.unpinService(ctx, &svc); err != nil {
 			return 0, apiFailure(fmt.Sprintf("stop Service %q selecting a pod hash of the deleted Rollout", name), err)
 		}
 	}

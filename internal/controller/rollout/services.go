@@ -114,8 +114,7 @@ func (r *Reconciler) unpinServices(ctx context.Context, ro *v1alpha1.Rollout, ob
 		if h == "" || !ours[h] {
 			continue
 		}
-		patch := fmt.Sprintf(`{"spec":{"selector":{%q:null}}}`, PodTemplateHashLabel)
-		if err := r.Patch(ctx, svc, client.RawPatch(types.MergePatchType, []byte(patch))); client.IgnoreNotFound(err) != nil {
+		if err := r.unpinService(ctx, svc); err != nil {
 			return apiFailure(fmt.Sprintf("stop Service %q selecting only ReplicaSet %s-%s", svc.Name, ro.Name, h), err)
 		}
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "SwitchService", "Switch",
@@ -123,4 +122,11 @@ func (r *Reconciler) unpinServices(ctx context.Context, ro *v1alpha1.Rollout, ob
 	}
 	st.ActiveSelector, st.PreviewSelector = "", ""
 	return nil
+}
+
+// unpinService takes the pod-template hash out of svc's selector, so it
+// selects every pod of the app again; a Service gone already is fine.
+func (r *Reconciler) unpinService(ctx context.Context, svc *corev1.Service) error {
+	patch := fmt.Sprintf(`{"spec":{"selector":{%q:null}}}`, PodTemplateHashLabel)
+	return client.IgnoreNotFound(r.Patch(ctx, svc, client.RawPatch(types.MergePatchType, []byte(patch))))
 }
