@@ -20,6 +20,8 @@ type RolloutStrategy struct {
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])",message="spec.strategy.canary.maxSurge and maxUnavailable cannot both be 0"
 // +kubebuilder:validation:XValidation:rule="!has(self.trafficRouting) || (has(self.stableService) && has(self.canaryService))",message="spec.strategy.canary.trafficRouting needs both stableService and canaryService"
+// +kubebuilder:validation:XValidation:rule="!has(self.steps) || self.steps.all(s, !has(s.setWeight) || s.setWeight <= (has(self.trafficRouting) && has(self.trafficRouting.maxTrafficWeight) ? self.trafficRouting.maxTrafficWeight : 100))",message="setWeight must be at most 100, or at most spec.strategy.canary.trafficRouting.maxTrafficWeight when that is set"
+// +kubebuilder:validation:XValidation:rule="has(self.trafficRouting) || !has(self.steps) || self.steps.all(s, !has(s.setHeaderRoute) && !has(s.setMirrorRoute))",message="setHeaderRoute and setMirrorRoute steps need spec.strategy.canary.trafficRouting with managedRoutes"
 // +kubebuilder:validation:XValidation:rule="has(self.trafficRouting) || !has(self.steps) || self.steps.all(s, !has(s.setCanaryScale))",message="setCanaryScale steps need spec.strategy.canary.trafficRouting; without a router the weight is carried by pod counts"
 type CanaryStrategy struct {
 	// CanaryService selects only canary pods (used with trafficRouting).
@@ -135,9 +137,9 @@ type ReplicaProgressThreshold struct {
 //
 // +kubebuilder:validation:XValidation:rule="[has(self.setWeight), has(self.pause), has(self.analysis), has(self.setCanaryScale), has(self.experiment), has(self.setHeaderRoute), has(self.setMirrorRoute), has(self.plugin)].exists_one(x, x)",message="each canary step must set exactly one of setWeight, pause, analysis, setCanaryScale, experiment, setHeaderRoute, setMirrorRoute, plugin"
 type CanaryStep struct {
-	// SetWeight sends this percent of traffic (or pods) to the canary.
+	// SetWeight sends this percent of traffic (or pods) to the canary; with
+	// trafficRouting.maxTrafficWeight it is out of that total instead of 100.
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
 	// +optional
 	SetWeight *int32 `json:"setWeight,omitempty"`
 	// Pause waits: for a duration, or with no duration until promoted.
@@ -202,16 +204,23 @@ type TrafficRouting struct {
 	// +kubebuilder:validation:Type=object
 	// +optional
 	Plugins map[string]runtime.RawExtension `json:"plugins,omitempty"`
-	// ManagedRoutes are header/mirror routes the controller owns.
+	// ManagedRoutes are the header and mirror routes the controller adds
+	// (setHeaderRoute, setMirrorRoute steps) and removes again when the
+	// update completes or aborts; first has the highest precedence.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=map
+	// +listMapKey=name
 	// +optional
 	ManagedRoutes []ManagedRoute `json:"managedRoutes,omitempty"`
-	// MaxTrafficWeight is the total weight; default 100.
+	// MaxTrafficWeight is the total weight; setWeight steps are out of it.
+	// Default 100.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxTrafficWeight *int32 `json:"maxTrafficWeight,omitempty"`
 
-	// The upstream built-in routers are kept verbatim so manifests round-trip;
-	// Sluice reports each as unsupported.
+	// Upstream's built-in routers, each config decoded strictly by its
+	// package under internal/router (nginx, istio, smi, traefik, alb); the
+	// others (ambassador, appMesh, apisix) are refused by name.
 
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Schemaless

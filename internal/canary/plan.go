@@ -172,7 +172,7 @@ func Plan(in Input) Decision {
 
 	weight := replicas.DesiredWeight(replicas.StepState{
 		PromoteFull: st.PromoteFull, NoStableHash: noStable, Aborted: st.Abort,
-		StepsDone: idx >= nSteps, SetWeight: setWeightAt(steps, idx),
+		StepsDone: idx >= nSteps, SetWeight: setWeightAt(steps, idx), Max: in.Route.max(),
 	})
 	if in.Hold && in.New == nil && !noStable {
 		weight = 0 // no canary will be created: the stable keeps every pod

@@ -44,7 +44,7 @@ func (w *world) settle(hash string) Decision {
 		in := Input{Now: w.now, Replicas: 5, Strategy: w.strategy, Status: w.status, NewHash: hash, Revision: 2,
 			SpecPaused: w.paused, New: w.rs[hash], Gate: w.gate, ScaleDownAt: w.scaleDownAt}
 		if w.route != nil {
-			in.Route = &Route{Weight: w.route.Weight}
+			in.Route = &Route{Weight: w.route.Weight, Max: w.route.Max}
 		}
 		if s := w.rs[w.status.StableRS]; s != nil && w.status.StableRS != hash {
 			in.Stable = s

@@ -12,9 +12,20 @@ import (
 // the canary gets enough pods for its share and the stable keeps all of its
 // pods until the update is complete, as upstream does.
 type Route struct {
-	// Weight is the canary weight the router carries now, 0..100, or -1
+	// Weight is the canary weight the router carries now, 0..Max, or -1
 	// when it cannot be told (routes disagree).
 	Weight int32
+	// Max is the full weight, trafficRouting.maxTrafficWeight (default 100):
+	// setWeight steps and Weight are on the scale 0..Max.
+	Max int32
+}
+
+// max is the full weight of a routed canary.
+func (r *Route) max() int32 {
+	if r == nil || r.Max <= 0 {
+		return 100
+	}
+	return r.Max
 }
 
 // Default delays before a routed canary scales pods down, as upstream.
@@ -23,20 +34,21 @@ const (
 	DefaultAbortScaleDownDelay = 30 * time.Second
 )
 
-// routedCanaryReplicas is how many pods the canary needs to serve weight,
-// or the count a setCanaryScale step in effect asks for.
+// routedCanaryReplicas is how many pods the canary needs to serve weight
+// (of maxWeight), or the count a setCanaryScale step in effect asks for
+// (its weight is a percentage of the pods).
 // A count from the weight is at least minPods (spec.strategy.canary.
 // minPodsPerReplicaSet, capped at total) unless it is zero, as upstream.
-func routedCanaryReplicas(total, weight int32, scale *v1alpha1.SetCanaryScale, minPods *int32) int32 {
+func routedCanaryReplicas(total, weight, maxWeight int32, scale *v1alpha1.SetCanaryScale, minPods *int32) int32 {
 	if scale != nil && !scale.MatchTrafficWeight {
 		switch {
 		case scale.Replicas != nil:
 			return *scale.Replicas
 		case scale.Weight != nil:
-			return atLeast(ceilPercent(total, *scale.Weight), minPods, total)
+			return atLeast(ceilShare(total, *scale.Weight, 100), minPods, total)
 		}
 	}
-	return atLeast(ceilPercent(total, weight), minPods, total)
+	return atLeast(ceilShare(total, weight, maxWeight), minPods, total)
 }
 
 func atLeast(n int32, minPods *int32, total int32) int32 {
@@ -46,8 +58,9 @@ func atLeast(n int32, minPods *int32, total int32) int32 {
 	return max(n, min(*minPods, total))
 }
 
-func ceilPercent(total, percent int32) int32 {
-	return int32((int64(total)*int64(percent) + 99) / 100)
+// ceilShare is total*part/whole, rounded up.
+func ceilShare(total, part, whole int32) int32 {
+	return int32((int64(total)*int64(part) + int64(whole) - 1) / int64(whole))
 }
 
 // canaryScaleAt is the setCanaryScale step in effect at step idx: the last
@@ -64,7 +77,7 @@ func canaryScaleAt(steps []v1alpha1.CanaryStep, idx int32) *v1alpha1.SetCanarySc
 // routedSettled reports whether a routed step at weight is done: the
 // canary has the pods it needs available and the router carries weight.
 func routedSettled(in Input, weight int32, scale *v1alpha1.SetCanaryScale) bool {
-	want := routedCanaryReplicas(in.Replicas, weight, scale, in.Strategy.MinPodsPerReplicaSet)
+	want := routedCanaryReplicas(in.Replicas, weight, in.Route.max(), scale, in.Strategy.MinPodsPerReplicaSet)
 	return in.New != nil && in.New.Available >= want && in.Route.Weight == weight
 }
 
@@ -77,7 +90,7 @@ func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
 	if !st.Abort && !st.PromoteFull && idx < int32(len(steps)) {
 		scale = canaryScaleAt(steps, idx)
 	}
-	canaryN := routedCanaryReplicas(in.Replicas, weight, scale, in.Strategy.MinPodsPerReplicaSet)
+	canaryN := routedCanaryReplicas(in.Replicas, weight, in.Route.max(), scale, in.Strategy.MinPodsPerReplicaSet)
 	if noStable {
 		canaryN = in.Replicas
 	}

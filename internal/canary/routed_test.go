@@ -201,3 +201,27 @@ func TestRoutedScaleDownDelayRevisionLimit(t *testing.T) {
 		t.Fatalf("no limit: every old ReplicaSet waits its delay, have %v", d.Scale)
 	}
 }
+
+// With maxTrafficWeight 1000, setWeight 200 is a fifth of the traffic: the
+// canary gets the same pods as setWeight 20 out of 100, the router carries
+// 200, and a promote --full carries all 1000.
+func TestRoutedMaxTrafficWeight(t *testing.T) {
+	s := &v1alpha1.CanaryStrategy{Steps: []v1alpha1.CanaryStep{
+		{SetWeight: ptr32(200)}, {Pause: &v1alpha1.RolloutPause{}},
+		{SetWeight: ptr32(500)}, {Pause: &v1alpha1.RolloutPause{}},
+	}}
+	w := routedWorld(t, s)
+	w.route.Max = 1000
+	w.settle("v1")
+	w.settle("v2")
+	w.expect("v2", "v1", 1, 5, v1alpha1.RolloutPhasePaused, 1)
+	w.expectRoute(200)
+	w.promoteTo(3, 5, 3, 500)
+
+	w.status.PromoteFull = true
+	w.status.PauseConditions = nil
+	w.settle("v2")
+	if w.status.StableRS != "v2" || w.rs["v2"].Replicas != 5 {
+		t.Fatalf("promote --full: stable %q, canary %d pods; want v2 with 5", w.status.StableRS, w.rs["v2"].Replicas)
+	}
+}

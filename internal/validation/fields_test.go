@@ -24,12 +24,12 @@ func TestUnimplementedRolloutFieldsNameEachField(t *testing.T) {
 	c.DynamicStableScale = true
 	c.PingPong = &v1alpha1.PingPongSpec{PingService: "ping", PongService: "pong"}
 	c.ReplicaProgressThreshold = &v1alpha1.ReplicaProgressThreshold{Type: "Pods", Value: 1}
-	c.Steps = append(c.Steps, v1alpha1.CanaryStep{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "h"}})
+	c.Steps = append(c.Steps, v1alpha1.CanaryStep{Experiment: &v1alpha1.RolloutExperimentStep{}})
 	got := UnimplementedRolloutFields(ro).ToAggregate().Error()
 	for _, want := range []string{
 		"spec.strategy.canary.minPodsPerReplicaSet", "spec.strategy.canary.scaleDownDelayRevisionLimit",
 		"spec.strategy.canary.dynamicStableScale", "spec.strategy.canary.pingPong",
-		"spec.strategy.canary.replicaProgressThreshold", "spec.strategy.canary.steps[2].setHeaderRoute",
+		"spec.strategy.canary.replicaProgressThreshold", "spec.strategy.canary.steps[2].experiment",
 		"is not implemented by this version of Sluice; remove it or run it with Argo Rollouts"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in %s", want, got)

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
-	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
+	"github.com/sluice-dev/sluice/internal/router/routers"
 )
 
 // Rollout returns every problem with ro's spec, each naming its field.
@@ -62,6 +62,9 @@ func Rollout(ro *v1alpha1.Rollout) field.ErrorList {
 		errs = append(errs, field.Forbidden(sp.Child("blueGreen"), "exactly one of spec.strategy.canary or spec.strategy.blueGreen must be set"))
 	case c != nil:
 		errs = append(errs, canary(c, sp.Child("canary"))...)
+		if len(errs) == 0 {
+			errs = append(errs, routers.Validate(ro)...) // builds on a valid spec
+		}
 	default:
 		errs = append(errs, blueGreen(bg, sp.Child("blueGreen"))...)
 	}
@@ -122,16 +125,10 @@ func canary(c *v1alpha1.CanaryStrategy, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("canaryService"), c.CanaryService,
 			"must differ from stableService: the router splits traffic between the two"))
 	}
-	if tr := c.TrafficRouting; tr != nil {
-		if raw, ok := tr.Plugins[v1alpha1.GatewayAPIPluginName]; ok {
-			if _, err := gatewayapi.ParseConfig(raw.Raw); err != nil {
-				errs = append(errs, field.Invalid(p.Child("trafficRouting", "plugins").Key(v1alpha1.GatewayAPIPluginName), string(raw.Raw), err.Error()))
-			}
-		}
-	}
+	errs = append(errs, managedRoutes(c, p)...)
 	for i := range c.Steps {
 		sp := p.Child("steps").Index(i)
-		errs = append(errs, step(&c.Steps[i], sp)...)
+		errs = append(errs, step(&c.Steps[i], sp, maxWeight(c))...)
 		if c.Steps[i].SetCanaryScale != nil && c.TrafficRouting == nil {
 			errs = append(errs, field.Forbidden(sp.Child("setCanaryScale"),
 				"needs spec.strategy.canary.trafficRouting; without a router the weight is carried by pod counts"))
@@ -147,7 +144,7 @@ func canary(c *v1alpha1.CanaryStrategy, p *field.Path) field.ErrorList {
 	return errs
 }
 
-func step(s *v1alpha1.CanaryStep, p *field.Path) field.ErrorList {
+func step(s *v1alpha1.CanaryStep, p *field.Path, maxWeight int32) field.ErrorList {
 	var errs field.ErrorList
 	set := 0
 	for _, b := range []bool{s.SetWeight != nil, s.Pause != nil, s.Analysis != nil, s.SetCanaryScale != nil,
@@ -160,8 +157,12 @@ func step(s *v1alpha1.CanaryStep, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p, fmt.Sprintf("%d actions", set),
 			"each canary step must set exactly one of setWeight, pause, analysis, setCanaryScale, experiment, setHeaderRoute, setMirrorRoute, plugin"))
 	}
-	if w := s.SetWeight; w != nil && (*w < 0 || *w > 100) {
-		errs = append(errs, field.Invalid(p.Child("setWeight"), *w, "must be between 0 and 100"))
+	if w := s.SetWeight; w != nil && (*w < 0 || *w > maxWeight) {
+		msg := "must be between 0 and 100"
+		if maxWeight != 100 {
+			msg = fmt.Sprintf("must be between 0 and %d (spec.strategy.canary.trafficRouting.maxTrafficWeight)", maxWeight)
+		}
+		errs = append(errs, field.Invalid(p.Child("setWeight"), *w, msg))
 	}
 	if s.Pause != nil && s.Pause.Duration != nil {
 		if _, err := PauseDuration(s.Pause.Duration); err != nil {

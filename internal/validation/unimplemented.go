@@ -36,17 +36,10 @@ func UnimplementedRolloutFields(ro *v1alpha1.Rollout) field.ErrorList {
 		add(c.DynamicStableScale, cp.Child("dynamicStableScale"))
 		add(c.PingPong != nil, cp.Child("pingPong"))
 		add(c.ReplicaProgressThreshold != nil, cp.Child("replicaProgressThreshold"))
-		if tr := c.TrafficRouting; tr != nil {
-			tp := cp.Child("trafficRouting")
-			add(len(tr.ManagedRoutes) > 0, tp.Child("managedRoutes"))
-			add(tr.MaxTrafficWeight != nil && *tr.MaxTrafficWeight != 100, tp.Child("maxTrafficWeight"))
-		}
 		for i := range c.Steps {
 			s := &c.Steps[i]
 			sp := cp.Child("steps").Index(i)
 			add(s.Experiment != nil, sp.Child("experiment"))
-			add(s.SetHeaderRoute != nil, sp.Child("setHeaderRoute"))
-			add(s.SetMirrorRoute != nil, sp.Child("setMirrorRoute"))
 			add(s.Plugin != nil, sp.Child("plugin"))
 		}
 	}

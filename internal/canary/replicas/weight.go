@@ -17,6 +17,8 @@ type StepState struct {
 	// SetWeight is the setWeight of the current step or of the nearest earlier
 	// step that has one. It is nil if no step so far has a setWeight.
 	SetWeight *int32
+	// Max is the full weight (a traffic router's maxTrafficWeight); 0 is 100.
+	Max int32
 }
 
 // DesiredWeight is the canary weight for the current step, in Argo's order
@@ -33,15 +35,22 @@ type StepState struct {
 func DesiredWeight(s StepState) int32 {
 	switch {
 	case s.PromoteFull || s.NoStableHash:
-		return 100
+		return full(s.Max)
 	case s.Aborted:
 		return 0
 	case s.StepsDone:
-		return 100
+		return full(s.Max)
 	case s.SetWeight != nil:
 		return *s.SetWeight
 	}
 	return 0
+}
+
+func full(max int32) int32 {
+	if max > 0 {
+		return max
+	}
+	return 100
 }
 
 // ActualWeight is the weight Argo reports while steps remain, and the one

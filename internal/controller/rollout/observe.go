@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/router/routers"
 	"github.com/sluice-dev/sluice/internal/validation"
 )
 
@@ -52,44 +53,15 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 	}
 	c := ro.Spec.Strategy.Canary
 	if tr := c.TrafficRouting; tr != nil {
-		for name, set := range map[string]bool{"istio": tr.Istio != nil, "nginx": tr.Nginx != nil, "alb": tr.ALB != nil,
-			"smi": tr.SMI != nil, "ambassador": tr.Ambassador != nil, "appMesh": tr.AppMesh != nil,
-			"traefik": tr.Traefik != nil, "apisix": tr.Apisix != nil} {
-			if set {
-				return fail(ReasonTrafficRouterMissing, "traffic router %q (spec.strategy.canary.trafficRouting.%s) is not available in Sluice; "+
-					"no ReplicaSet was touched. Remove spec.strategy.canary.trafficRouting to run a replica-count canary, "+
-					"where the Service splits traffic by pod count", name, name)
-			}
-		}
-		names := make([]string, 0, len(tr.Plugins))
-		for n := range tr.Plugins {
-			if n != v1alpha1.GatewayAPIPluginName {
-				names = append(names, n)
-			}
-		}
-		sort.Strings(names)
-		if len(names) > 0 {
-			return fail(ReasonTrafficRouterMissing, "traffic router plugin %q (spec.strategy.canary.trafficRouting.plugins) is not available in Sluice; "+
-				"no ReplicaSet was touched. Use plugin %s (Gateway API HTTPRoutes, built in), or remove "+
+		if names := routers.Unavailable(tr); len(names) > 0 {
+			return fail(ReasonTrafficRouterMissing, "traffic router %s (spec.strategy.canary.trafficRouting) is not available in Sluice; "+
+				"no ReplicaSet was touched. Use one Sluice carries (%s), or remove "+
 				"spec.strategy.canary.trafficRouting to run a replica-count canary, where the Service splits traffic by pod count",
-				names[0], v1alpha1.GatewayAPIPluginName)
+				strings.Join(names, ", "), strings.Join(routers.Carried(), ", "))
 		}
-		if len(tr.Plugins) == 0 {
-			return fail(ReasonTrafficRouterMissing, "spec.strategy.canary.trafficRouting names no router; no ReplicaSet was touched. "+
-				"Add plugins[%s] with the HTTPRoute to use, or remove trafficRouting for a replica-count canary", v1alpha1.GatewayAPIPluginName)
-		}
-		for _, u := range []struct {
-			field string
-			set   bool
-		}{
-			{"trafficRouting.managedRoutes", len(tr.ManagedRoutes) > 0},
-			{"trafficRouting.maxTrafficWeight", tr.MaxTrafficWeight != nil && *tr.MaxTrafficWeight != 100},
-			{"dynamicStableScale", c.DynamicStableScale},
-		} {
-			if u.set {
-				return fail(ReasonStepNotSupported, "spec.strategy.canary.%s is not supported by this version of Sluice yet; "+
-					"no ReplicaSet was touched. Remove it", u.field)
-			}
+		if c.DynamicStableScale {
+			return fail(ReasonStepNotSupported, "spec.strategy.canary.dynamicStableScale is not supported by this version of Sluice yet; "+
+				"no ReplicaSet was touched. Remove it")
 		}
 	}
 	for i, s := range c.Steps {
@@ -97,10 +69,6 @@ func unsupported(ro *v1alpha1.Rollout) *Failure {
 		switch {
 		case s.Experiment != nil:
 			kind = "experiment"
-		case s.SetHeaderRoute != nil:
-			kind = "setHeaderRoute"
-		case s.SetMirrorRoute != nil:
-			kind = "setMirrorRoute"
 		case s.Plugin != nil:
 			kind = "plugin"
 		}

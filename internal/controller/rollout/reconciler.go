@@ -316,7 +316,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 	if rd != nil && d.RouteWeight != nil {
 		// Before scaling: traffic leaves an aborted canary before its pods do.
 		ro.Status.StableRS = d.Status.StableRS
-		if routeRequeue, err = r.applyRouting(ctx, ro, obs.hash, rd, d); err != nil {
+		serving := newRS != nil && newRS.Status.AvailableReplicas > 0
+		if routeRequeue, err = r.applyRouting(ctx, ro, obs.hash, rd, d, serving); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -392,7 +393,7 @@ func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *
 		Status:       ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
 	}
 	if rd != nil {
-		in.Route, in.ScaleDownAt = &canary.Route{Weight: rd.weight}, obs.scaleDownDeadlines()
+		in.Route, in.ScaleDownAt = &canary.Route{Weight: rd.weight, Max: rd.max}, obs.scaleDownDeadlines()
 	} else {
 		ro.Status.Canary.Weights = nil
 	}

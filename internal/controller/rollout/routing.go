@@ -11,7 +11,7 @@ import (
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/canary"
 	"github.com/sluice-dev/sluice/internal/router"
-	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
+	"github.com/sluice-dev/sluice/internal/router/routers"
 )
 
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;update
@@ -25,6 +25,8 @@ const routeRecheck = time.Second
 type routing struct {
 	rt     router.Router
 	weight int32
+	max    int32    // maxTrafficWeight
+	routes []string // managedRoutes
 }
 
 // observeRouting reads the router of a canary with trafficRouting; nil for
@@ -34,9 +36,11 @@ func (r *Reconciler) observeRouting(ctx context.Context, ro *v1alpha1.Rollout) (
 	if c == nil || c.TrafficRouting == nil {
 		return nil, nil
 	}
-	rt, err := gatewayapi.New(r.apiReader(), r.Client, ro)
+	cfg := routers.ConfigFor(ro)
+	cfg.Reader, cfg.Writer = r.apiReader(), r.Client
+	rt, err := routers.New(cfg)
 	if err != nil {
-		return nil, &Failure{Reason: ReasonInvalidSpec, Invalid: true, Message: gatewayapi.Field + ": " + err.Error()}
+		return nil, &Failure{Reason: ReasonInvalidSpec, Invalid: true, Message: err.Error()}
 	}
 	if err := r.requireServices(ctx, ro, map[string]string{
 		"spec.strategy.canary.stableService": c.StableService, "spec.strategy.canary.canaryService": c.CanaryService}); err != nil {
@@ -46,7 +50,7 @@ func (r *Reconciler) observeRouting(ctx context.Context, ro *v1alpha1.Rollout) (
 	if err != nil {
 		return nil, routerFailure("read the canary weight from "+rt.Describe(), err)
 	}
-	return &routing{rt: rt, weight: w}, nil
+	return &routing{rt: rt, weight: w, max: cfg.MaxWeight, routes: cfg.Managed}, nil
 }
 
 // routerRecheck is how often a Rollout stopped by its router is looked at
@@ -65,49 +69,140 @@ func routerFailure(action string, err error) error {
 	return apiFailure(action, err)
 }
 
-// applyRouting points the Services at their ReplicaSets and makes the router
-// carry the planned weight. Traffic comes off the canary before a Service
-// switch and goes onto it only after the canary Service already selected
-// the new pods in an earlier reconcile. It reports when to look again.
-func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, hash string, rd *routing, d canary.Decision) (time.Duration, error) {
+// applyRouting points the Services (and a router that selects pods itself)
+// at their ReplicaSets and makes the router carry the planned weight and
+// the header and mirror routes in effect. Traffic comes off the canary
+// before a switch and goes onto it only after the canary Service already
+// selected the new pods in an earlier reconcile. serving says the canary
+// has a pod available to take a header or mirror route. It reports when to
+// look again.
+func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, hash string, rd *routing, d canary.Decision, serving bool) (time.Duration, error) {
 	c := ro.Spec.Strategy.Canary
 	target, now := *d.RouteWeight, rd.weight
 	var recheck time.Duration
 	setWeight := func(w int32) error {
 		wrote, err := rd.rt.SetWeight(ctx, w)
 		if err != nil {
-			return routerFailure(fmt.Sprintf("set canary weight %d%% in %s", w, rd.rt.Describe()), err)
+			return routerFailure(fmt.Sprintf("set canary weight %s in %s", rd.share(w), rd.rt.Describe()), err)
 		}
 		if wrote {
 			r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "TrafficWeightUpdated", "SetWeight",
-				"%s now sends %d%% of traffic to canary Service %q (%s) and %d%% to stable Service %q",
-				rd.rt.Describe(), w, c.CanaryService, hash, 100-w, c.StableService)
+				"%s now sends %s of traffic to canary Service %q (%s) and %s to stable Service %q",
+				rd.rt.Describe(), rd.share(w), c.CanaryService, hash, rd.share(rd.max-w), c.StableService)
 			now, recheck = w, routeRecheck
 		}
 		return nil
 	}
+	routes := managedRoutesInEffect(ro, d, hash, serving, rd.routes)
 	if target < now || now < 0 {
 		if err := setWeight(target); err != nil {
 			return 0, err
 		}
 	}
-	if _, err := r.pointService(ctx, ro, c.StableService, ro.Status.StableRS); err != nil {
-		return 0, err
+	if len(routes) == 0 { // routes leave the canary before it changes
+		if err := r.setManagedRoutes(ctx, ro, rd, nil); err != nil {
+			return 0, err
+		}
 	}
-	switched, err := r.pointService(ctx, ro, c.CanaryService, hash)
+	switched, err := r.pointDestinations(ctx, ro, rd, hash)
 	if err != nil {
 		return 0, err
 	}
-	if target > now {
-		if switched {
-			recheck = routeRecheck // the canary Service selects the new pods from now on
-		} else if err := setWeight(target); err != nil {
-			return 0, err
+	if switched {
+		recheck = routeRecheck // the canary destination selects the new pods from now on
+	} else {
+		if target > now {
+			if err := setWeight(target); err != nil {
+				return 0, err
+			}
+		}
+		if len(routes) > 0 {
+			if err := r.setManagedRoutes(ctx, ro, rd, routes); err != nil {
+				return 0, err
+			}
 		}
 	}
 	ro.Status.Canary.Weights = &v1alpha1.TrafficWeights{
 		Canary: v1alpha1.WeightDestination{Weight: now, ServiceName: c.CanaryService, PodTemplateHash: hash},
-		Stable: v1alpha1.WeightDestination{Weight: 100 - now, ServiceName: c.StableService, PodTemplateHash: ro.Status.StableRS},
+		Stable: v1alpha1.WeightDestination{Weight: rd.max - now, ServiceName: c.StableService, PodTemplateHash: ro.Status.StableRS},
 	}
 	return recheck, nil
+}
+
+// share prints a weight as a percentage, or as w/max with maxTrafficWeight.
+func (rd *routing) share(w int32) string {
+	if rd.max == 100 {
+		return fmt.Sprintf("%d%%", w)
+	}
+	return fmt.Sprintf("%d/%d", w, rd.max)
+}
+
+// pointDestinations points the stable and canary Services, and a router
+// that selects pods by hash, at their ReplicaSets; it reports whether the
+// canary's destination changed.
+func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, hash string) (bool, error) {
+	c := ro.Spec.Strategy.Canary
+	if c.StableService != "" {
+		if _, err := r.pointService(ctx, ro, c.StableService, ro.Status.StableRS); err != nil {
+			return false, err
+		}
+	}
+	switched := false
+	if c.CanaryService != "" {
+		var err error
+		if switched, err = r.pointService(ctx, ro, c.CanaryService, hash); err != nil {
+			return false, err
+		}
+	}
+	if p, ok := rd.rt.(router.HashPinner); ok {
+		wrote, err := p.PinHashes(ctx, hash, ro.Status.StableRS)
+		if err != nil {
+			return false, routerFailure("point "+rd.rt.Describe()+" at the canary and stable pods", err)
+		}
+		if wrote {
+			r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "TrafficRouterPinned", "Switch",
+				"%s now sends canary traffic to pods %s=%s and stable traffic to %s=%s",
+				rd.rt.Describe(), PodTemplateHashLabel, hash, PodTemplateHashLabel, ro.Status.StableRS)
+		}
+		switched = switched || wrote
+	}
+	return switched, nil
+}
+
+// managedRoutesInEffect are the header and mirror routes the router must
+// carry: those the steps so far set, while an update is under way and its
+// canary has a pod to serve them; none once it completes, aborts or is
+// fully promoted, as upstream.
+func managedRoutesInEffect(ro *v1alpha1.Rollout, d canary.Decision, hash string, serving bool, managed []string) []router.ManagedRoute {
+	st := &d.Status
+	steps := ro.Spec.Strategy.Canary.Steps
+	if len(managed) == 0 || !serving || st.Abort || st.PromoteFull || st.StableRS == hash || st.CurrentStepIndex == nil ||
+		int(*st.CurrentStepIndex) >= len(steps) {
+		return nil
+	}
+	return router.InEffect(steps, *st.CurrentStepIndex, managed)
+}
+
+// setManagedRoutes makes the router carry routes, loudly when it wrote.
+func (r *Reconciler) setManagedRoutes(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, routes []router.ManagedRoute) error {
+	rm, ok := rd.rt.(router.RouteManager)
+	if !ok || len(rd.routes) == 0 {
+		return nil
+	}
+	wrote, err := rm.SetManagedRoutes(ctx, routes)
+	if err != nil {
+		return routerFailure("set the header and mirror routes in "+rd.rt.Describe(), err)
+	}
+	if wrote {
+		names := make([]string, len(routes))
+		for i, m := range routes {
+			names[i] = m.Name
+		}
+		msg := fmt.Sprintf("%s now carries no managed route", rd.rt.Describe())
+		if len(names) > 0 {
+			msg = fmt.Sprintf("%s now carries managed routes %v to canary Service %q", rd.rt.Describe(), names, ro.Spec.Strategy.Canary.CanaryService)
+		}
+		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "ManagedRoutesUpdated", "SetRoutes", "%s", msg)
+	}
+	return nil
 }

@@ -8,7 +8,7 @@
 //	      namespace: apps         # default: the Rollout's namespace
 //
 // Every rule of the route that has backendRefs to both the stableService and
-// the canaryService gets their weights set (canary w, stable 100-w).
+// the canaryService gets their weights set (canary w, stable max-w; max is maxTrafficWeight, default 100).
 package gatewayapi
 
 import (
@@ -36,6 +36,8 @@ type Router struct {
 	Namespace      string
 	Routes         []string
 	Stable, Canary string
+	// Max is the total weight (maxTrafficWeight).
+	Max int32
 }
 
 // Field is where the config lives in a Rollout, for messages.
@@ -65,14 +67,14 @@ func ParseConfig(raw []byte) (*v1alpha1.GatewayAPIConfig, error) {
 }
 
 // New builds the router of a Rollout whose canary names it.
-func New(reader client.Reader, writer client.Writer, ro *v1alpha1.Rollout) (*Router, error) {
-	c := ro.Spec.Strategy.Canary
-	raw := c.TrafficRouting.Plugins[v1alpha1.GatewayAPIPluginName]
+func New(rc router.Config) (*Router, error) {
+	ro := rc.Rollout
+	raw := ro.Spec.Strategy.Canary.TrafficRouting.Plugins[v1alpha1.GatewayAPIPluginName]
 	cfg, err := ParseConfig(raw.Raw)
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{Reader: reader, Writer: writer, Namespace: ro.Namespace, Stable: c.StableService, Canary: c.CanaryService}
+	r := &Router{Reader: rc.Reader, Writer: rc.Writer, Namespace: ro.Namespace, Stable: rc.Stable, Canary: rc.Canary, Max: rc.MaxWeight}
 	if cfg.Namespace != "" {
 		r.Namespace = cfg.Namespace
 	}
@@ -123,7 +125,7 @@ func (r *Router) Weight(ctx context.Context) (int32, error) {
 		if err != nil {
 			return 0, err
 		}
-		w, err := routeWeight(rt, r.Stable, r.Canary)
+		w, err := routeWeight(rt, r.Stable, r.Canary, r.Max)
 		if err != nil {
 			return 0, &router.Error{Reason: router.ReasonRouteUnusable, Message: err.Error()}
 		}
@@ -143,10 +145,10 @@ func (r *Router) SetWeight(ctx context.Context, weight int32) (bool, error) {
 		if err != nil {
 			return wrote, err
 		}
-		if _, err := routeWeight(rt, r.Stable, r.Canary); err != nil {
+		if _, err := routeWeight(rt, r.Stable, r.Canary, r.Max); err != nil {
 			return wrote, &router.Error{Reason: router.ReasonRouteUnusable, Message: err.Error()}
 		}
-		if !setRouteWeight(rt, r.Stable, r.Canary, weight) {
+		if !setRouteWeight(rt, r.Stable, r.Canary, weight, r.Max) {
 			continue
 		}
 		if err := r.Writer.Update(ctx, rt); err != nil {

@@ -12,7 +12,8 @@ import (
 // share is canary / (canary + stable); Sluice writes them as percentages.
 
 // isService reports whether ref names the Service name in the route's
-// namespace (group "" and kind Service are the defaults).
+// namespace (group "" and kind Service are the defaults). Weights are
+// written on the scale 0..max (maxTrafficWeight, default 100).
 func isService(ref gwv1.BackendObjectReference, name string) bool {
 	if string(ref.Name) != name || ref.Namespace != nil {
 		return false
@@ -53,9 +54,9 @@ func weightOf(w *int32) int64 {
 	return int64(*w)
 }
 
-// routeWeight is the canary weight the route carries, 0..100, or -1 when its
+// routeWeight is the canary weight the route carries, 0..max, or -1 when its
 // rules disagree. An error says the route names both Services in no rule.
-func routeWeight(rt *gwv1.HTTPRoute, stable, canary string) (int32, error) {
+func routeWeight(rt *gwv1.HTTPRoute, stable, canary string, max int32) (int32, error) {
 	got := int32(-2)
 	for i, idx := range splitRefs(rt, stable, canary) {
 		if idx[0] < 0 {
@@ -65,7 +66,7 @@ func routeWeight(rt *gwv1.HTTPRoute, stable, canary string) (int32, error) {
 		s, c := weightOf(refs[idx[0]].Weight), weightOf(refs[idx[1]].Weight)
 		w := int32(0)
 		if s+c > 0 {
-			w = int32((c*100 + (s+c)/2) / (s + c))
+			w = int32((c*int64(max) + (s+c)/2) / (s + c))
 		}
 		switch got {
 		case -2:
@@ -82,9 +83,9 @@ func routeWeight(rt *gwv1.HTTPRoute, stable, canary string) (int32, error) {
 	return got, nil
 }
 
-// setRouteWeight sets canary weight w (and 100-w on the stable) in every rule
+// setRouteWeight sets canary weight w (and max-w on the stable) in every rule
 // that names both Services, and reports whether anything changed.
-func setRouteWeight(rt *gwv1.HTTPRoute, stable, canary string, w int32) bool {
+func setRouteWeight(rt *gwv1.HTTPRoute, stable, canary string, w, max int32) bool {
 	changed := false
 	for i, idx := range splitRefs(rt, stable, canary) {
 		if idx[0] < 0 {
@@ -94,7 +95,7 @@ func setRouteWeight(rt *gwv1.HTTPRoute, stable, canary string, w int32) bool {
 		for _, set := range []struct {
 			j int
 			v int32
-		}{{idx[0], 100 - w}, {idx[1], w}} {
+		}{{idx[0], max - w}, {idx[1], w}} {
 			if refs[set.j].Weight == nil || *refs[set.j].Weight != set.v {
 				v := set.v
 				refs[set.j].Weight = &v
@@ -108,6 +109,6 @@ func setRouteWeight(rt *gwv1.HTTPRoute, stable, canary string, w int32) bool {
 // CheckRoute says why the route cannot carry the split between the two
 // Services (nil when a rule names both).
 func CheckRoute(rt *gwv1.HTTPRoute, stable, canary string) error {
-	_, err := routeWeight(rt, stable, canary)
+	_, err := routeWeight(rt, stable, canary, 100)
 	return err
 }

@@ -43,7 +43,7 @@ func TestRouteWeight(t *testing.T) {
 			`no rule of HTTPRoute "web" has backendRefs to both the stable Service "stable" and the canary Service "canary"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := routeWeight(tc.rt, "stable", "canary")
+			got, err := routeWeight(tc.rt, "stable", "canary", 100)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)
@@ -67,10 +67,10 @@ func TestSetRouteWeightWritesOnlyWhatChanges(t *testing.T) {
 	foreign.Kind = &other
 	rt.Spec.Rules[1].BackendRefs = append(rt.Spec.Rules[1].BackendRefs, foreign)
 
-	if !setRouteWeight(rt, "stable", "canary", 30) {
+	if !setRouteWeight(rt, "stable", "canary", 30, 100) {
 		t.Fatal("first set reported no change")
 	}
-	if got, _ := routeWeight(rt, "stable", "canary"); got != 30 {
+	if got, _ := routeWeight(rt, "stable", "canary", 100); got != 30 {
 		t.Fatalf("weight after set %d, want 30", got)
 	}
 	if *rt.Spec.Rules[0].BackendRefs[0].Weight != 70 || *rt.Spec.Rules[0].BackendRefs[1].Weight != 30 {
@@ -79,7 +79,7 @@ func TestSetRouteWeightWritesOnlyWhatChanges(t *testing.T) {
 	if *rt.Spec.Rules[1].BackendRefs[0].Weight != 100 || *rt.Spec.Rules[1].BackendRefs[1].Weight != 7 {
 		t.Fatal("a rule without both Services (a ServiceImport is not the canary Service) was changed")
 	}
-	if setRouteWeight(rt, "stable", "canary", 30) {
+	if setRouteWeight(rt, "stable", "canary", 30, 100) {
 		t.Fatal("setting the same weight again reported a change")
 	}
 }
@@ -114,12 +114,12 @@ func FuzzParseConfigAndWeights(f *testing.F) {
 			return
 		}
 		rt := route([]gwv1.HTTPBackendRef{ref("stable", &s), ref("canary", &c)})
-		if got, err := routeWeight(rt, "stable", "canary"); err != nil || got < 0 || got > 100 {
+		if got, err := routeWeight(rt, "stable", "canary", 100); err != nil || got < 0 || got > 100 {
 			t.Fatalf("weights %d/%d read as %d, %v", s, c, got, err)
 		}
 		w = ((w % 101) + 101) % 101
-		setRouteWeight(rt, "stable", "canary", w)
-		if got, _ := routeWeight(rt, "stable", "canary"); got != w {
+		setRouteWeight(rt, "stable", "canary", w, 100)
+		if got, _ := routeWeight(rt, "stable", "canary", 100); got != w {
 			t.Fatalf("set %d, read %d", w, got)
 		}
 	})
