@@ -11,11 +11,11 @@ func TestInEffectFollowsTheStepsInManagedOrder(t *testing.T) {
 	m := []v1alpha1.HeaderRoutingMatch{{HeaderName: "X-Beta", HeaderValue: v1alpha1.StringMatch{Exact: "1"}}}
 	mirror := []v1alpha1.RouteMatch{{Path: &v1alpha1.StringMatch{Prefix: "/"}}}
 	steps := []v1alpha1.CanaryStep{
-		{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta", Match: m}},         // 0
+		{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta", Match: m}},        // 0
 		{SetMirrorRoute: &v1alpha1.SetMirrorRoute{Name: "shadow", Match: mirror}}, // 1
-		{Pause: &v1alpha1.RolloutPause{}},                                          // 2
-		{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta"}},                   // 3: removes beta
-		{SetMirrorRoute: &v1alpha1.SetMirrorRoute{Name: "shadow"}},                 // 4: removes shadow
+		{Pause: &v1alpha1.RolloutPause{}},                                         // 2
+		{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta"}},                  // 3: removes beta
+		{SetMirrorRoute: &v1alpha1.SetMirrorRoute{Name: "shadow"}},                // 4: removes shadow
 	}
 	names := func(rs []ManagedRoute) []string {
 		var out []string

@@ -15,7 +15,7 @@ func routed() *v1alpha1.Rollout {
 	c := ro.Spec.Strategy.Canary
 	c.StableService, c.CanaryService = "web-stable", "web-canary"
 	c.TrafficRouting = &v1alpha1.TrafficRouting{
-		Plugins: map[string]runtime.RawExtension{v1alpha1.GatewayAPIPluginName: {Raw: []byte(`{"httpRoute":"web"}`)}},
+		Plugins:       map[string]runtime.RawExtension{v1alpha1.GatewayAPIPluginName: {Raw: []byte(`{"httpRoute":"web"}`)}},
 		ManagedRoutes: []v1alpha1.ManagedRoute{{Name: "beta"}},
 	}
 	return ro
