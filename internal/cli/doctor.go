@@ -180,6 +180,9 @@ func (c *clients) doctorSnapshot(ctx context.Context, ns string) (*doctor.Snapsh
 			return nil, err
 		}
 	}
+	if s.RouterProblems, err = c.readRouters(ctx, ros); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

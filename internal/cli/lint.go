@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/router/routers"
 	"github.com/sluice-dev/sluice/internal/validation"
 )
 
@@ -294,11 +295,14 @@ func decodeStrict(js []byte, into any) []string {
 // rolloutWarnings are things that are valid but probably not what was meant.
 func rolloutWarnings(ro *v1alpha1.Rollout) []string {
 	var w []string
-	if c := ro.Spec.Strategy.Canary; c != nil && c.TrafficRouting != nil && !onlyGatewayAPI(c.TrafficRouting) {
-		w = append(w, "spec.strategy.canary.trafficRouting: the Sluice controller carries only the Gateway API router "+
-			"(plugins: {"+v1alpha1.GatewayAPIPluginName+": {httpRoute: NAME}}); it stops this Rollout (TrafficRouterUnavailable) "+
-			"without touching a ReplicaSet. Use that plugin, or remove trafficRouting for a replica-count canary "+
-			"(an Argo Rollouts controller with the router configured can run it as is)")
+	if c := ro.Spec.Strategy.Canary; c != nil && c.TrafficRouting != nil {
+		if names := routers.Unavailable(c.TrafficRouting); len(names) > 0 {
+			w = append(w, fmt.Sprintf("spec.strategy.canary.trafficRouting: traffic router %s is not one the Sluice controller carries "+
+				"(it carries %s); it stops this Rollout (TrafficRouterUnavailable) without touching a ReplicaSet. "+
+				"Use one of those, or remove trafficRouting for a replica-count canary "+
+				"(an Argo Rollouts controller with the router configured can run it as is)",
+				strings.Join(names, ", "), strings.Join(routers.Carried(), ", ")))
+		}
 	}
 	if ref := ro.Spec.WorkloadRef; ref != nil && (ref.ScaleDown == "" || ref.ScaleDown == v1alpha1.ScaleDownNever) {
 		is := `"never"`
@@ -309,13 +313,6 @@ func rolloutWarnings(ro *v1alpha1.Rollout) []string {
 			"Rollout's; set scaleDown: onsuccess (or progressively) to hand serving over to the Rollout", is, ref.Name))
 	}
 	return w
-}
-
-// onlyGatewayAPI reports whether the Gateway API plugin is the only router named.
-func onlyGatewayAPI(tr *v1alpha1.TrafficRouting) bool {
-	_, ok := tr.Plugins[v1alpha1.GatewayAPIPluginName]
-	return ok && len(tr.Plugins) == 1 && tr.Istio == nil && tr.Nginx == nil && tr.ALB == nil && tr.SMI == nil &&
-		tr.Ambassador == nil && tr.AppMesh == nil && tr.Traefik == nil && tr.Apisix == nil
 }
 
 func (r *lintReport) print(out io.Writer) error {

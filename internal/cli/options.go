@@ -20,6 +20,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/rolloutview"
@@ -88,6 +89,7 @@ type clients struct {
 	dyn  dynamic.Interface
 	kube kubernetes.Interface
 	ns   string
+	cfg  *rest.Config
 }
 
 func (o *options) clients() (*clients, error) {
@@ -100,7 +102,7 @@ func (o *options) clients() (*clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &clients{ns: ns}
+	c := &clients{ns: ns, cfg: cfg}
 	if c.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, err
 	}

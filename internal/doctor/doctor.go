@@ -68,6 +68,11 @@ type Snapshot struct {
 	ClusterTemplates map[string]*v1alpha1.ClusterAnalysisTemplate
 	// HTTPRoutes is nil when the Gateway API is not installed.
 	HTTPRoutes map[string]*gwv1.HTTPRoute
+	// RouterProblems says, by Rollout ("namespace/name"), why its built-in
+	// traffic router (nginx, istio, smi, traefik, alb) could not be read as
+	// the controller reads it: the kind not installed, an object missing,
+	// an object that does not name the Services.
+	RouterProblems map[string]error
 }
 
 // MetricProbe runs a PromQL query now and says how many samples came back.

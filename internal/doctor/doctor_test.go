@@ -14,6 +14,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/router"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -65,11 +66,11 @@ func seedSnapshot() Snapshot {
 	}
 }
 
-func find(t *testing.T, fs []Finding, check string, sev Severity, says string) {
+func find(t *testing.T, fs []Finding, check string, sev Severity, says string) Finding {
 	t.Helper()
 	for _, f := range fs {
 		if strings.Contains(f.Check, check) && f.Severity == sev && strings.Contains(f.Message, says) {
-			return
+			return f
 		}
 	}
 	var all []string
@@ -77,6 +78,7 @@ func find(t *testing.T, fs []Finding, check string, sev Severity, says string) {
 		all = append(all, f.Severity.String()+" "+f.Check+": "+f.Message)
 	}
 	t.Fatalf("no %s finding %q saying %q in:\n%s", sev, check, says, strings.Join(all, "\n"))
+	return Finding{}
 }
 
 func TestSeedsFiveLatentBugs(t *testing.T) {
@@ -171,5 +173,23 @@ func TestIgnoresClientErrors(t *testing.T) {
 		if got := ignoresClientErrors(q) != ""; got != want {
 			t.Errorf("%s: %v, want %v", q, got, want)
 		}
+	}
+}
+
+func TestBuiltInRouterProblemsAndUnavailableRouters(t *testing.T) {
+	s := seedSnapshot()
+	s.Controllers = []appsv1.Deployment{controller("ghcr.io/sluice-dev/sluice:latest")}
+	ro := &s.Rollouts[0]
+	ro.Spec.Strategy.Canary.TrafficRouting.Plugins = nil
+	ro.Spec.Strategy.Canary.TrafficRouting.Ambassador = &runtime.RawExtension{Raw: []byte(`{"mappings":["m"]}`)}
+	find(t, Check(context.Background(), s, nil), "seed bug #1", Error, `traffic router "ambassador" is not one Sluice carries`)
+
+	ro.Spec.Strategy.Canary.TrafficRouting.Ambassador = nil
+	s.RouterProblems = map[string]error{"litellm/litellm": &router.Error{Reason: router.ReasonRouteNotFound,
+		Message: `TraefikService "web" named by spec.strategy.canary.trafficRouting.traefik was not found`}}
+	fs := Check(context.Background(), s, nil)
+	f := find(t, fs, "traffic router", Error, `TraefikService "web" named by spec.strategy.canary.trafficRouting.traefik was not found`)
+	if f.Fix != "create it, or fix the name in the Rollout" {
+		t.Errorf("fix: %q", f.Fix)
 	}
 }

@@ -2,12 +2,15 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/rolloutview"
+	"github.com/sluice-dev/sluice/internal/router"
+	"github.com/sluice-dev/sluice/internal/router/routers"
 	"github.com/sluice-dev/sluice/internal/validation"
 )
 
@@ -88,6 +91,27 @@ func checkRouter(s Snapshot, ro *v1alpha1.Rollout, obj, controller string) []Fin
 		case n == v1alpha1.GatewayAPIPluginName:
 			out = append(out, checkRoute(s, ro, obj, tr.Plugins[n].Raw)...)
 		}
+	}
+	for _, n := range routers.Unavailable(tr) {
+		if controller == "sluice" && !strings.HasPrefix(n, "plugin ") {
+			out = append(out, Finding{Severity: Error, Object: obj, Check: "seed bug #1: traffic router",
+				Message: fmt.Sprintf("traffic router %s is not one Sluice carries: the Rollout cannot progress", n),
+				Fix:     "use one it carries (" + strings.Join(routers.Carried(), ", ") + "), or remove spec.strategy.canary.trafficRouting"})
+		}
+	}
+	if err := s.RouterProblems[key(ro.Namespace, ro.Name)]; err != nil {
+		msg, fix := err.Error(), "fix what the message names; the Rollout stays where it is until then"
+		var re *router.Error
+		if errors.As(err, &re) {
+			msg = re.Message
+			switch re.Reason {
+			case router.ReasonRouterNotInstall:
+				fix = "install the router's CRDs, or remove spec.strategy.canary.trafficRouting"
+			case router.ReasonRouteNotFound:
+				fix = "create it, or fix the name in the Rollout"
+			}
+		}
+		out = append(out, Finding{Severity: Error, Object: obj, Check: "traffic router", Message: msg, Fix: fix})
 	}
 	return out
 }

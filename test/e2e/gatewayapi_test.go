@@ -183,4 +183,6 @@ func TestGatewayAPICanary(t *testing.T) {
 			t.Fatalf("want an Event for every weight change (20, 50, 100, 0, 20, 0), got %d:\n%s", len(updates), strings.Join(updates, "\n"))
 		}
 	})
+
+	t.Run("header and mirror routes", func(t *testing.T) { headerAndMirrorRoutes(t, env) })
 }

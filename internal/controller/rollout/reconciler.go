@@ -320,6 +320,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 		if routeRequeue, err = r.applyRouting(ctx, ro, obs.hash, rd, d, serving); err != nil {
 			return ctrl.Result{}, err
 		}
+		if routeRequeue == 0 {
+			routeRequeue = routeResync(d, obs.hash)
+		}
 	}
 
 	if bg != nil {

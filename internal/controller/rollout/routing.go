@@ -53,6 +53,23 @@ func (r *Reconciler) observeRouting(ctx context.Context, ro *v1alpha1.Rollout) (
 	return &routing{rt: rt, weight: w, max: cfg.MaxWeight, routes: cfg.Managed}, nil
 }
 
+// Router objects are read, not watched (their kinds may not be installed),
+// so a routed Rollout is looked at again on its own to put right a weight
+// or a managed route someone reset behind its back (a GitOps sync): often
+// while an update runs, seldom at rest, where the router carries no canary.
+const (
+	routeResyncUpdating = 10 * time.Second
+	routeResyncAtRest   = 5 * time.Minute
+)
+
+// routeResync is when a routed Rollout is read again to check its router.
+func routeResync(d canary.Decision, hash string) time.Duration {
+	if d.Status.StableRS != hash {
+		return routeResyncUpdating
+	}
+	return routeResyncAtRest
+}
+
 // routerRecheck is how often a Rollout stopped by its router is looked at
 // again: routes are not watched, and an operator who creates the missing
 // route should not wait long.

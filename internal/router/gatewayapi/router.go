@@ -38,14 +38,32 @@ type Router struct {
 	Stable, Canary string
 	// Max is the total weight (maxTrafficWeight).
 	Max int32
+	// HeaderRoutes are the routes that carry header and mirror routes
+	// (httpRoute, or httpRoutes entries with useHeaderRoutes: true, as
+	// upstream's plugin); Managed are the managedRoutes names.
+	HeaderRoutes, Managed []string
 }
 
 // Field is where the config lives in a Rollout, for messages.
 const Field = "spec.strategy.canary.trafficRouting.plugins[" + v1alpha1.GatewayAPIPluginName + "]"
 
+// notCarried are the upstream plugin's fields Sluice refuses by name.
+var notCarried = []string{"grpcRoute", "grpcRoutes", "tcpRoute", "tcpRoutes", "tlsRoute", "tlsRoutes",
+	"httpRouteSelector", "grpcRouteSelector", "tcpRouteSelector", "tlsRouteSelector",
+	"disableInProgressLabel", "inProgressLabelKey", "inProgressLabelValue"}
+
 // ParseConfig decodes the plugin config. Unknown fields are errors, so a
 // typo is reported instead of ignored.
 func ParseConfig(raw []byte) (*v1alpha1.GatewayAPIConfig, error) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) == nil {
+		for _, f := range notCarried {
+			if _, ok := fields[f]; ok {
+				return nil, fmt.Errorf("%s is a field of upstream's gatewayAPI plugin that Sluice does not carry "+
+					"(Sluice routes HTTPRoutes named by httpRoute or httpRoutes); remove it or run this Rollout with Argo Rollouts", f)
+			}
+		}
+	}
 	var c v1alpha1.GatewayAPIConfig
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
@@ -58,9 +76,6 @@ func ParseConfig(raw []byte) (*v1alpha1.GatewayAPIConfig, error) {
 	for i, r := range c.HTTPRoutes {
 		if r.Name == "" {
 			return nil, fmt.Errorf("httpRoutes[%d].name is empty", i)
-		}
-		if r.UseHeaderRoutes {
-			return nil, fmt.Errorf("httpRoutes[%d].useHeaderRoutes: header routes are not supported by this version of Sluice yet", i)
 		}
 	}
 	return &c, nil
@@ -78,11 +93,16 @@ func New(rc router.Config) (*Router, error) {
 	if cfg.Namespace != "" {
 		r.Namespace = cfg.Namespace
 	}
+	r.Managed = rc.Managed
 	if cfg.HTTPRoute != "" {
 		r.Routes = append(r.Routes, cfg.HTTPRoute)
+		r.HeaderRoutes = append(r.HeaderRoutes, cfg.HTTPRoute)
 	}
 	for _, h := range cfg.HTTPRoutes {
 		r.Routes = append(r.Routes, h.Name)
+		if h.UseHeaderRoutes {
+			r.HeaderRoutes = append(r.HeaderRoutes, h.Name)
+		}
 	}
 	return r, nil
 }

@@ -91,7 +91,8 @@ func TestParseConfig(t *testing.T) {
 		{`{}`, "name the HTTPRoute"},
 		{`{"httpRoute":"web","gateway":"x"}`, `unknown field "gateway"`},
 		{`{"httpRoutes":[{"name":""}]}`, "httpRoutes[0].name is empty"},
-		{`{"httpRoutes":[{"name":"a","useHeaderRoutes":true}]}`, "header routes are not supported"},
+		{`{"httpRoutes":[{"name":"a","useHeaderRoutes":true}]}`, ""},
+		{`{"grpcRoute":"rpc"}`, `grpcRoute is a field of upstream's gatewayAPI plugin that Sluice does not carry`},
 		{`"web"`, "not a Gateway API config"},
 	} {
 		_, err := ParseConfig([]byte(tc.raw))
