@@ -150,3 +150,30 @@ func expectRouteWrites(t *testing.T, env *testenv.Env, ns string, n int) {
 		return count == n, fmt.Sprintf("%d ManagedRoutesUpdated Events, want %d", count, n)
 	})
 }
+
+// maxTrafficWeight 1000: setWeight 200 is a fifth of the traffic, written
+// as 800/200 into the route, with one canary pod out of five.
+func maxTrafficWeight(t *testing.T, env *testenv.Env) {
+	ns := env.Namespace(t)
+	create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), httpRoute(ns, "web", "app-stable", "app-canary"))
+	ro := routedRollout(ns, "app", "web")
+	c := ro.Spec.Strategy.Canary
+	c.TrafficRouting.MaxTrafficWeight = ptr(int32(1000))
+	c.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(200))}, {Pause: &v1alpha1.RolloutPause{}}}
+	create(t, env, ro)
+	expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 2)
+	bump(t, env, ro, "app:2")
+	expectCanary(t, env, ns, "app", 1, 5, v1alpha1.RolloutPhasePaused, 1)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		s, cw, _ := routeSplit(t, env, ns, "web")
+		w := getRollout(t, env, ns, "app").Status.Canary.Weights
+		return s == 800 && cw == 200 && w != nil && w.Canary.Weight == 200 && w.Stable.Weight == 800,
+			fmt.Sprintf("route %d/%d, status %+v; want 800/200", s, cw, w)
+	})
+	promote(t, env, ns, "app")
+	expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 2)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		s, cw, _ := routeSplit(t, env, ns, "web")
+		return s == 1000 && cw == 0, fmt.Sprintf("route %d/%d; want 1000/0 after the update", s, cw)
+	})
+}

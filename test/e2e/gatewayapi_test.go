@@ -185,4 +185,5 @@ func TestGatewayAPICanary(t *testing.T) {
 	})
 
 	t.Run("header and mirror routes", func(t *testing.T) { headerAndMirrorRoutes(t, env) })
+	t.Run("maxTrafficWeight", func(t *testing.T) { maxTrafficWeight(t, env) })
 }
