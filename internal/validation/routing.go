@@ -3,6 +3,7 @@ package validation
 import (
 	"fmt"
 	"regexp"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -104,6 +105,9 @@ func stringMatch(m *v1alpha1.StringMatch, p *field.Path) field.ErrorList {
 	}
 	if n != 1 {
 		return field.ErrorList{field.Invalid(p, fmt.Sprintf("%d set", n), "must set exactly one of exact, prefix or regex")}
+	}
+	if v := m.Exact + m.Prefix + m.Regex; !utf8.ValidString(v) {
+		return field.ErrorList{field.Invalid(p, v, "must be valid UTF-8")}
 	}
 	if m.Regex != "" {
 		if _, err := regexp.Compile(m.Regex); err != nil {

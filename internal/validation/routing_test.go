@@ -57,6 +57,10 @@ func TestManagedRoutesAndMaxTrafficWeight(t *testing.T) {
 			r.Spec.Strategy.Canary.Steps = append(r.Spec.Strategy.Canary.Steps,
 				hdr("beta", v1alpha1.HeaderRoutingMatch{HeaderName: "h", HeaderValue: v1alpha1.StringMatch{Regex: "("}}))
 		}, "headerValue.regex: Invalid value: \"(\": not a regular expression"},
+		{"header value not UTF-8", func(r *v1alpha1.Rollout) {
+			r.Spec.Strategy.Canary.Steps = append(r.Spec.Strategy.Canary.Steps,
+				hdr("beta", v1alpha1.HeaderRoutingMatch{HeaderName: "h", HeaderValue: v1alpha1.StringMatch{Prefix: "\xd6"}}))
+		}, "headerValue: Invalid value: \"\\xd6\": must be valid UTF-8"},
 		{"mirror percentage", func(r *v1alpha1.Rollout) {
 			r.Spec.Strategy.Canary.Steps = append(r.Spec.Strategy.Canary.Steps, v1alpha1.CanaryStep{SetMirrorRoute: &v1alpha1.SetMirrorRoute{
 				Name: "beta", Percentage: i32(101), Match: []v1alpha1.RouteMatch{{Path: &v1alpha1.StringMatch{Prefix: "/"}}}}})

@@ -1,7 +1,9 @@
 package gatewayapi
 
 import (
+	"regexp"
 	"testing"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -96,4 +98,39 @@ func TestManagedRoutesNeedASplitRuleAndAHeaderRoute(t *testing.T) {
 	if err := r.CanCarry(beta); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Whatever the header and mirror matches, a prefix becomes a regular
+// expression that compiles and matches the prefix itself, and adding the
+// same routes twice changes nothing.
+func FuzzManagedRules(f *testing.F) {
+	f.Add("X-Beta", "a.b(", "/api", int32(30))
+	f.Fuzz(func(t *testing.T, header, prefix, path string, pct int32) {
+		if header == "" || prefix == "" || !utf8.ValidString(prefix) {
+			return // validation refuses these (validation.stringMatch)
+		}
+		rt := route([]gwv1.HTTPBackendRef{ref("stable", w32(90)), ref("canary", w32(10))})
+		routes := []router.ManagedRoute{
+			{Name: "h", Header: &v1alpha1.SetHeaderRoute{Name: "h", Match: []v1alpha1.HeaderRoutingMatch{
+				{HeaderName: header, HeaderValue: v1alpha1.StringMatch{Prefix: prefix}}}}},
+			{Name: "m", Mirror: &v1alpha1.SetMirrorRoute{Name: "m", Percentage: &pct, Match: []v1alpha1.RouteMatch{
+				{Path: &v1alpha1.StringMatch{Prefix: path}}}}},
+		}
+		rules, err := withManaged(rt, "stable", "canary", []string{"h", "m"}, routes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		re, err := regexp.Compile(rules[1].Matches[0].Headers[0].Value)
+		if err != nil || !re.MatchString(prefix) {
+			t.Fatalf("prefix %q became %q: %v", prefix, rules[1].Matches[0].Headers[0].Value, err)
+		}
+		rt.Spec.Rules = rules
+		again, _ := withManaged(rt, "stable", "canary", []string{"h", "m"}, routes)
+		if !equality.Semantic.DeepEqual(again, rules) {
+			t.Fatal("not idempotent")
+		}
+		if w, err := routeWeight(rt, "stable", "canary", 100); err != nil || w != 10 {
+			t.Fatalf("weight with managed rules %d %v", w, err)
+		}
+	})
 }
