@@ -66,9 +66,9 @@ func headerAndMirrorRoutes(t *testing.T, env *testenv.Env) {
 			Match: []v1alpha1.RouteMatch{{Path: &v1alpha1.StringMatch{Prefix: "/api"}}}}},
 		{Pause: &v1alpha1.RolloutPause{}}, // 3
 		{SetWeight: ptr(int32(20))},
-		{Pause: &v1alpha1.RolloutPause{}},                         // 5
+		{Pause: &v1alpha1.RolloutPause{}},                        // 5
 		{SetHeaderRoute: &v1alpha1.SetHeaderRoute{Name: "beta"}}, // no match: beta goes
-		{Pause: &v1alpha1.RolloutPause{}},                         // 7
+		{Pause: &v1alpha1.RolloutPause{}},                        // 7
 	}
 	create(t, env, ro)
 	expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 8)
