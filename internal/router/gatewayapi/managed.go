@@ -94,25 +94,19 @@ func isManaged(rule gwv1.HTTPRouteRule, managed []string) bool {
 // withManaged is the route's rules with exactly routes as managed rules:
 // the operator's rules unchanged and in order, then the managed ones.
 func withManaged(rt *gwv1.HTTPRoute, stable, canary string, managed []string, routes []router.ManagedRoute) ([]gwv1.HTTPRouteRule, error) {
-	var out, split []gwv1.HTTPRouteRule
-	var canaryRef []gwv1.HTTPBackendRef
+	own := &gwv1.HTTPRoute{ObjectMeta: rt.ObjectMeta}
 	for _, rule := range rt.Spec.Rules {
-		if isManaged(rule, managed) {
-			continue
+		if !isManaged(rule, managed) {
+			own.Spec.Rules = append(own.Spec.Rules, rule)
 		}
-		out = append(out, rule)
-		s, c := -1, -1
-		for j, b := range rule.BackendRefs {
-			switch {
-			case isService(b.BackendObjectReference, stable):
-				s = j
-			case isService(b.BackendObjectReference, canary):
-				c = j
-			}
-		}
-		if s >= 0 && c >= 0 {
-			split = append(split, rule)
-			canaryRef = append(canaryRef, rule.BackendRefs[c])
+	}
+	out := own.Spec.Rules
+	var split []gwv1.HTTPRouteRule
+	var canaryRef []gwv1.HTTPBackendRef
+	for i, idx := range splitRefs(own, stable, canary) {
+		if idx[0] >= 0 {
+			split = append(split, own.Spec.Rules[i])
+			canaryRef = append(canaryRef, own.Spec.Rules[i].BackendRefs[idx[1]])
 		}
 	}
 	if len(routes) > 0 && len(split) == 0 {
