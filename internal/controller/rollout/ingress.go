@@ -7,13 +7,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/router/alb"
 	"github.com/sluice-dev/sluice/internal/router/nginx"
 )
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=list;watch
 
 // ingressIndex indexes Rollouts by the Ingresses their router reads or
-// writes (the NGINX router's stable and canary Ingresses).
+// writes (the NGINX router's stable and canary Ingresses, the ALB router's
+// Ingresses).
 const ingressIndex = "trafficRouting.ingresses"
 
 // ingressNames are the Ingresses ro's router reads or writes. Ingresses
@@ -31,6 +33,11 @@ func ingressNames(o client.Object) []string {
 	if raw := c.TrafficRouting.Nginx; raw != nil {
 		if cfg, err := nginx.ParseConfig(raw.Raw); err == nil {
 			out = append(out, cfg.Names(ro.Name)...)
+		}
+	}
+	if raw := c.TrafficRouting.ALB; raw != nil {
+		if cfg, err := alb.ParseConfig(raw.Raw); err == nil {
+			out = append(out, cfg.Names()...)
 		}
 	}
 	return out
