@@ -103,6 +103,7 @@ func TestALBCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), albRollout(ns, "app"))
 		expectDegraded(t, env, ns, "app", "TrafficRouteNotFound",
 			`Ingress "web" named by spec.strategy.canary.trafficRouting.alb.ingress was not found in namespace "`+ns+`"`)
+		logCondition(t, env, ns, "app")
 		create(t, env, albIngress(ns, "web", useAnnotation))
 		expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 5)
 		expectALB(t, env, ns, "app", 0, false)
@@ -114,6 +115,7 @@ func TestALBCanary(t *testing.T) {
 			albIngress(ns, "web", networkingv1.ServiceBackendPort{Number: 8080}), albRollout(ns, "app"))
 		expectDegraded(t, env, ns, "app", "TrafficRouteUnusable",
 			`the paths of Ingress "web" to Service "app-stable" do not use port name "use-annotation"`)
+		logCondition(t, env, ns, "app")
 		if ing, _ := getIngress(t, env, ns, "web"); ing.Annotations[albAction] != "" {
 			t.Fatalf("an unusable Ingress was written: %v", ing.Annotations)
 		}

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/testenv"
 )
@@ -96,6 +98,7 @@ func TestNginxCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), nginxRollout(ns, "app", config))
 		expectDegraded(t, env, ns, "app", "TrafficRouteNotFound",
 			`Ingress "web" named by spec.strategy.canary.trafficRouting.nginx.stableIngress was not found in namespace "`+ns+`"`)
+		logCondition(t, env, ns, "app")
 		if _, err := getIngress(t, env, ns, "app-web-canary"); !apierrors.IsNotFound(err) {
 			t.Fatalf("a canary Ingress exists although the stable one does not: %v", err)
 		}
@@ -147,7 +150,9 @@ func TestNginxCanary(t *testing.T) {
 		if ing.Annotations[nginxPrefix+"canary-by-header"] != "X-Canary" {
 			t.Fatalf("additionalIngressAnnotations not on the canary Ingress: %v", ing.Annotations)
 		}
-		t.Logf("canary Ingress at 20%%: annotations %v", ing.Annotations)
+		ing.ManagedFields = nil
+		out, _ := yaml.Marshal(ing)
+		t.Logf("canary Ingress at 20%%:\n%s", out)
 
 		// Someone (a GitOps sync) writes the weight back: rewritten at once.
 		patchSpec(t, env, ing, `{"metadata":{"annotations":{"`+nginxPrefix+`canary-weight":"0"}}}`)
@@ -237,5 +242,14 @@ func expectWeightEvents(t *testing.T, env *testenv.Env, ns, name string, weights
 	}
 	if i < len(weights) {
 		t.Fatalf("want TrafficWeightUpdated Events for %v in order, got:\n%s", weights, all)
+	}
+}
+
+// logCondition logs the Rollout's phase and Progressing condition, for the docs.
+func logCondition(t *testing.T, env *testenv.Env, ns, name string) {
+	t.Helper()
+	ro := getRollout(t, env, ns, name)
+	if c := condition(ro, v1alpha1.RolloutProgressing); c != nil {
+		t.Logf("phase %s, Progressing %s/%s: %s", ro.Status.Phase, c.Status, c.Reason, c.Message)
 	}
 }
