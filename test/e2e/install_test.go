@@ -54,6 +54,8 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"patch", "", "services", "", "team-a", true},      // blue-green switch, routed canary
 		{"create", "batch", "jobs", "", "team-a", true},
 		{"update", "gateway.networking.k8s.io", "httproutes", "", "team-a", true}, // Gateway API weights
+		{"create", "networking.k8s.io", "ingresses", "", "team-a", true},          // NGINX canary Ingress
+		{"watch", "networking.k8s.io", "ingresses", "", "team-a", true},           // resets put right at once
 		{"update", "coordination.k8s.io", "leases", "", ns, true},
 		// Not needed, so not granted:
 		{"update", "coordination.k8s.io", "leases", "", "kube-system", false},
@@ -61,6 +63,7 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"delete", "", "services", "", "team-a", false},
 		{"list", "", "secrets", "", "team-a", false},
 		{"create", "gateway.networking.k8s.io", "httproutes", "", "team-a", false},
+		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false}, // canary Ingresses go by owner reference
 		{"delete", "", "nodes", "", "", false},
 		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
 	} {

@@ -15,7 +15,9 @@ import (
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/router"
+	"github.com/sluice-dev/sluice/internal/router/alb"
 	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
+	"github.com/sluice-dev/sluice/internal/router/nginx"
 )
 
 // builtIn is one router Sluice carries: its name under trafficRouting (or
@@ -34,6 +36,10 @@ var builtIns = []builtIn{
 		_, ok := tr.Plugins[v1alpha1.GatewayAPIPluginName]
 		return ok
 	}, build: func(cfg router.Config) (router.Router, error) { return gatewayapi.New(cfg) }},
+	{name: "nginx", set: func(tr *v1alpha1.TrafficRouting) bool { return tr.Nginx != nil },
+		build: func(cfg router.Config) (router.Router, error) { return nginx.New(cfg) }},
+	{name: "alb", set: func(tr *v1alpha1.TrafficRouting) bool { return tr.ALB != nil },
+		build: func(cfg router.Config) (router.Router, error) { return alb.New(cfg) }},
 }
 
 // upstream are the routers upstream's CRD has as fields of trafficRouting.
