@@ -19,7 +19,7 @@ type RolloutStrategy struct {
 // the weight is carried by pod counts: the Service selects both ReplicaSets.
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])",message="spec.strategy.canary.maxSurge and maxUnavailable cannot both be 0"
-// +kubebuilder:validation:XValidation:rule="!has(self.trafficRouting) || (has(self.stableService) && has(self.canaryService))",message="spec.strategy.canary.trafficRouting needs both stableService and canaryService"
+// +kubebuilder:validation:XValidation:rule="!has(self.trafficRouting) || has(self.trafficRouting.istio) || (has(self.stableService) && has(self.canaryService))",message="spec.strategy.canary.trafficRouting needs both stableService and canaryService"
 // +kubebuilder:validation:XValidation:rule="!has(self.steps) || self.steps.all(s, !has(s.setWeight) || s.setWeight <= (has(self.trafficRouting) && has(self.trafficRouting.maxTrafficWeight) ? self.trafficRouting.maxTrafficWeight : 100))",message="setWeight must be at most 100, or at most spec.strategy.canary.trafficRouting.maxTrafficWeight when that is set"
 // +kubebuilder:validation:XValidation:rule="has(self.trafficRouting) || !has(self.steps) || self.steps.all(s, !has(s.setHeaderRoute) && !has(s.setMirrorRoute))",message="setHeaderRoute and setMirrorRoute steps need spec.strategy.canary.trafficRouting with managedRoutes"
 // +kubebuilder:validation:XValidation:rule="has(self.trafficRouting) || !has(self.steps) || self.steps.all(s, !has(s.setCanaryScale))",message="setCanaryScale steps need spec.strategy.canary.trafficRouting; without a router the weight is carried by pod counts"

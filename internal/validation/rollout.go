@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/router/istio"
 	"github.com/sluice-dev/sluice/internal/router/routers"
 )
 
@@ -118,7 +119,7 @@ func canary(c *v1alpha1.CanaryStrategy, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("maxUnavailable"), c.MaxUnavailable.String(),
 			"maxSurge and maxUnavailable cannot both be 0"))
 	}
-	if c.TrafficRouting != nil && (c.StableService == "" || c.CanaryService == "") {
+	if c.TrafficRouting != nil && (c.StableService == "" || c.CanaryService == "") && !istio.SubsetLevel(c.TrafficRouting) {
 		errs = append(errs, field.Required(p.Child("stableService"), "trafficRouting needs both stableService and canaryService"))
 	}
 	if c.TrafficRouting != nil && c.StableService != "" && c.StableService == c.CanaryService {

@@ -74,6 +74,27 @@ func TestManagedRoutesAndMaxTrafficWeight(t *testing.T) {
 			c.TrafficRouting, c.StableService, c.CanaryService = nil, "", ""
 			c.Steps = append(c.Steps, hdr("beta", beta))
 		}, "steps[2].setHeaderRoute: Forbidden: needs spec.strategy.canary.trafficRouting"},
+		{"Istio subset-level needs no Services", func(r *v1alpha1.Rollout) {
+			c := r.Spec.Strategy.Canary
+			c.StableService, c.CanaryService = "", ""
+			c.TrafficRouting = &v1alpha1.TrafficRouting{Istio: &runtime.RawExtension{Raw: []byte(
+				`{"virtualService":{"name":"web"},"destinationRule":{"name":"web","canarySubsetName":"canary","stableSubsetName":"stable"}}`)}}
+		}, ""},
+		{"Istio host-level needs both Services", func(r *v1alpha1.Rollout) {
+			c := r.Spec.Strategy.Canary
+			c.StableService, c.CanaryService = "", ""
+			c.TrafficRouting = &v1alpha1.TrafficRouting{Istio: &runtime.RawExtension{Raw: []byte(`{"virtualService":{"name":"web"}}`)}}
+		}, "spec.strategy.canary.stableService: Required value: trafficRouting needs both stableService and canaryService"},
+		{"Istio subset-level beside another router needs both Services", func(r *v1alpha1.Rollout) {
+			c := r.Spec.Strategy.Canary
+			c.StableService, c.CanaryService = "", ""
+			c.TrafficRouting.Istio = &runtime.RawExtension{Raw: []byte(
+				`{"virtualService":{"name":"web"},"destinationRule":{"name":"web","canarySubsetName":"canary","stableSubsetName":"stable"}}`)}
+		}, "spec.strategy.canary.stableService: Required value"},
+		{"Istio with maxTrafficWeight", func(r *v1alpha1.Rollout) {
+			c := r.Spec.Strategy.Canary
+			c.TrafficRouting = &v1alpha1.TrafficRouting{MaxTrafficWeight: i32(1000), Istio: &runtime.RawExtension{Raw: []byte(`{"virtualService":{"name":"web"}}`)}}
+		}, "spec.strategy.canary.trafficRouting.istio: Invalid value: cannot be used with maxTrafficWeight 1000"},
 		{"unknown field in the router config", func(r *v1alpha1.Rollout) {
 			r.Spec.Strategy.Canary.TrafficRouting.Plugins[v1alpha1.GatewayAPIPluginName] = runtime.RawExtension{Raw: []byte(`{"httpRoot":"web"}`)}
 		}, `spec.strategy.canary.trafficRouting.plugins[argoproj-labs/gatewayAPI]: Invalid value: not a Gateway API config: json: unknown field "httpRoot"`},
