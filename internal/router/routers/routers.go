@@ -17,8 +17,8 @@ import (
 	"github.com/sluice-dev/sluice/internal/router"
 	"github.com/sluice-dev/sluice/internal/router/alb"
 	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
-	"github.com/sluice-dev/sluice/internal/router/nginx"
 	"github.com/sluice-dev/sluice/internal/router/istio"
+	"github.com/sluice-dev/sluice/internal/router/nginx"
 )
 
 // builtIn is one router Sluice carries: its name under trafficRouting (or
