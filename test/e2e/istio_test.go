@@ -30,6 +30,7 @@ func TestIstioCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), istioRollout(ns, "app", hostLevel, seedSteps()))
 		expectDegraded(t, env, ns, "app", "TrafficRouterNotInstalled",
 			"VirtualService (networking.istio.io/v1beta1) is not installed in this cluster, but spec.strategy.canary.trafficRouting.istio.virtualService.name names one")
+		logDegraded(t, env, ns)
 	})
 
 	installIstioCRDs(t, env)
@@ -47,6 +48,7 @@ func TestIstioCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), istioRollout(ns, "app", hostLevel, seedSteps()))
 		expectDegraded(t, env, ns, "app", "TrafficRouteUnusable",
 			`HTTP route "primary" of VirtualService "web" has no destination for the canary Service "app-canary" (canaryService)`)
+		logDegraded(t, env, ns)
 		if got := getIstio(t, env, vsGVK, ns, "web"); got.GetResourceVersion() != vs.GetResourceVersion() {
 			t.Fatalf("the unusable VirtualService was written to: %s", specJSON(t, got))
 		}
@@ -68,6 +70,7 @@ func TestIstioCanary(t *testing.T) {
 		bump(t, env, ro, "app:2")
 		v2 := expectCanary(t, env, ns, "app", 1, 5, v1alpha1.RolloutPhasePaused, 1).Status.CurrentPodHash
 		vs := expectVS(t, env, ns, "app", 20)
+		t.Logf("VirtualService at setWeight 20:\n%s", specJSON(t, vs))
 		if s, c := selectedHash(t, env, ns, "app-stable"), selectedHash(t, env, ns, "app-canary"); s != v1 || c != v2 {
 			t.Fatalf("stable Service selects %q (want %s), canary Service %q (want %s)", s, v1, c, v2)
 		}
@@ -307,6 +310,11 @@ func headerAndMirror(t *testing.T, env *testenv.Env) {
 	if all := strings.Join(msgs, "\n"); !strings.Contains(all, "now carries managed routes [shadow beta]") || !strings.Contains(all, "now carries no managed route") {
 		t.Fatalf("ManagedRoutesUpdated Events:\n%s", all)
 	}
+}
+
+func logDegraded(t *testing.T, env *testenv.Env, ns string) {
+	c := condition(getRollout(t, env, ns, "app"), v1alpha1.RolloutProgressing)
+	t.Logf("Degraded %s: %s", c.Reason, c.Message)
 }
 
 func specJSONOf(t *testing.T, v map[string]any) string {
