@@ -56,6 +56,8 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"update", "gateway.networking.k8s.io", "httproutes", "", "team-a", true}, // Gateway API weights
 		{"create", "networking.k8s.io", "ingresses", "", "team-a", true},          // NGINX canary Ingress
 		{"watch", "networking.k8s.io", "ingresses", "", "team-a", true},           // resets put right at once
+		{"update", "networking.istio.io", "virtualservices", "", "team-a", true},  // Istio weights and managed routes
+		{"update", "networking.istio.io", "destinationrules", "", "team-a", true}, // Istio subset hash labels
 		{"update", "coordination.k8s.io", "leases", "", ns, true},
 		// Not needed, so not granted:
 		{"update", "coordination.k8s.io", "leases", "", "kube-system", false},
@@ -63,7 +65,8 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"delete", "", "services", "", "team-a", false},
 		{"list", "", "secrets", "", "team-a", false},
 		{"create", "gateway.networking.k8s.io", "httproutes", "", "team-a", false},
-		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false}, // canary Ingresses go by owner reference
+		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false},       // canary Ingresses go by owner reference
+		{"list", "networking.istio.io", "virtualservices", "", "team-a", false}, // read with a GET, never listed
 		{"delete", "", "nodes", "", "", false},
 		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
 	} {
