@@ -104,8 +104,8 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 		}
 		if wrote {
 			r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "TrafficWeightUpdated", "SetWeight",
-				"%s now sends %s of traffic to canary Service %q (%s) and %s to stable Service %q",
-				rd.rt.Describe(), rd.share(w), c.CanaryService, hash, rd.share(rd.max-w), c.StableService)
+				"%s now sends %s of traffic to the canary (%s) and %s to the stable (%s)",
+				rd.rt.Describe(), rd.share(w), destination(c.CanaryService, hash), rd.share(rd.max-w), destination(c.StableService, ro.Status.StableRS))
 			now, recheck = w, routeRecheck
 		}
 		return nil
@@ -117,7 +117,7 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 		}
 	}
 	if len(routes) == 0 { // routes leave the canary before it changes
-		if err := r.setManagedRoutes(ctx, ro, rd, nil); err != nil {
+		if err := r.setManagedRoutes(ctx, ro, rd, nil, hash); err != nil {
 			return 0, err
 		}
 	}
@@ -134,7 +134,7 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 			}
 		}
 		if len(routes) > 0 {
-			if err := r.setManagedRoutes(ctx, ro, rd, routes); err != nil {
+			if err := r.setManagedRoutes(ctx, ro, rd, routes, hash); err != nil {
 				return 0, err
 			}
 		}
@@ -144,6 +144,16 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 		Stable: v1alpha1.WeightDestination{Weight: rd.max - now, ServiceName: c.StableService, PodTemplateHash: ro.Status.StableRS},
 	}
 	return recheck, nil
+}
+
+// destination names where canary or stable traffic goes: the Service and
+// the pods it selects, or the pods alone for a router that selects them
+// itself (Istio subsets).
+func destination(service, hash string) string {
+	if service == "" {
+		return PodTemplateHashLabel + "=" + hash
+	}
+	return fmt.Sprintf("Service %q, %s", service, hash)
 }
 
 // share prints a weight as a percentage, or as w/max with maxTrafficWeight.
@@ -201,7 +211,7 @@ func managedRoutesInEffect(ro *v1alpha1.Rollout, d canary.Decision, hash string,
 }
 
 // setManagedRoutes makes the router carry routes, loudly when it wrote.
-func (r *Reconciler) setManagedRoutes(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, routes []router.ManagedRoute) error {
+func (r *Reconciler) setManagedRoutes(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, routes []router.ManagedRoute, hash string) error {
 	rm, ok := rd.rt.(router.RouteManager)
 	if !ok || len(rd.routes) == 0 {
 		return nil
@@ -217,7 +227,8 @@ func (r *Reconciler) setManagedRoutes(ctx context.Context, ro *v1alpha1.Rollout,
 		}
 		msg := fmt.Sprintf("%s now carries no managed route", rd.rt.Describe())
 		if len(names) > 0 {
-			msg = fmt.Sprintf("%s now carries managed routes %v to canary Service %q", rd.rt.Describe(), names, ro.Spec.Strategy.Canary.CanaryService)
+			msg = fmt.Sprintf("%s now carries managed routes %v to the canary (%s)", rd.rt.Describe(), names,
+				destination(ro.Spec.Strategy.Canary.CanaryService, hash))
 		}
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "ManagedRoutesUpdated", "SetRoutes", "%s", msg)
 	}
