@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/router/alb"
 	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
 	"github.com/sluice-dev/sluice/internal/router/nginx"
+	"github.com/sluice-dev/sluice/internal/router/smi"
 )
 
 // builtIn is one router Sluice carries: its name under trafficRouting (or
@@ -40,6 +41,8 @@ var builtIns = []builtIn{
 		build: func(cfg router.Config) (router.Router, error) { return nginx.New(cfg) }},
 	{name: "alb", set: func(tr *v1alpha1.TrafficRouting) bool { return tr.ALB != nil },
 		build: func(cfg router.Config) (router.Router, error) { return alb.New(cfg) }},
+	{name: "smi", set: func(tr *v1alpha1.TrafficRouting) bool { return tr.SMI != nil },
+		build: func(cfg router.Config) (router.Router, error) { return smi.New(cfg) }},
 }
 
 // upstream are the routers upstream's CRD has as fields of trafficRouting.
