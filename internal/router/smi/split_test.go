@@ -89,10 +89,11 @@ func FuzzParseConfigAndWeights(f *testing.F) {
 		}
 		w = ((w % 101) + 101) % 101
 		b, _ := json.Marshal(desiredSpec("root", "stable", "canary", w, 100))
-		if err := json.Unmarshal(b, &m); err != nil {
+		var back map[string]any
+		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatal(err)
 		}
-		if got := specWeight(m, "root", "stable", "canary", 100); got != w {
+		if got := specWeight(back, "root", "stable", "canary", 100); got != w {
 			t.Fatalf("set %d, read %d", w, got)
 		}
 	})
