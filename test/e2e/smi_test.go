@@ -223,3 +223,49 @@ func expectWeightEvents(t *testing.T, env *testenv.Env, ns, name string, want ma
 		return true, ""
 	})
 }
+
+// Two routers at once, as upstream allows (a mesh inside, a gateway at the
+// edge): the SMI TrafficSplit and the Gateway API HTTPRoute carry the same
+// weight at every step.
+func TestSMIWithGatewayAPI(t *testing.T) {
+	env := testenv.Get(t)
+	env.StartController()
+	installCRD(t, env, "smi/split-v1alpha3.yaml")
+	crd, err := env.GatewayAPICRD("httproutes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.InstallCRDs(crd); err != nil {
+		t.Fatal(err)
+	}
+	ns := env.Namespace(t)
+	ro := smiRollout(ns, "app", `{}`)
+	ro.Spec.Strategy.Canary.TrafficRouting.Plugins = routedRollout(ns, "app", "web").Spec.Strategy.Canary.TrafficRouting.Plugins
+	create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), httpRoute(ns, "web", "app-stable", "app-canary"), ro)
+
+	both := func(w int) {
+		t.Helper()
+		expectTrafficSplit(t, env, ns, "app", "app", "app-stable", w)
+		expectSplit(t, env, ns, "app", int32(w))
+	}
+	expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	both(0)
+	bump(t, env, ro, "app:2")
+	expectCanary(t, env, ns, "app", 1, 5, v1alpha1.RolloutPhasePaused, 1)
+	both(20)
+	promote(t, env, ns, "app")
+	expectCanary(t, env, ns, "app", 3, 5, v1alpha1.RolloutPhasePaused, 3)
+	both(50)
+	promote(t, env, ns, "app")
+	expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
+	both(0)
+	list, err := env.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=app,reason=TrafficWeightUpdated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list.Items {
+		if !strings.Contains(e.Message, `HTTPRoute "web" in namespace "`+ns+`" and TrafficSplit "app" (split.smi-spec.io) in namespace "`+ns+`" now sends`) {
+			t.Fatalf("a weight Event does not name both routers: %s", e.Message)
+		}
+	}
+}
