@@ -126,7 +126,7 @@ func TestSMICanary(t *testing.T) {
 		create(t, env, theirs, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"),
 			smiRollout(ns, "app", `{"trafficSplitName":"web","rootService":"web"}`))
 		expectDegraded(t, env, ns, "app", "TrafficRouteUnusable",
-			`TrafficSplit "web" (split.smi-spec.io) in namespace "`+ns+`" exists but is not controlled by Rollout "app" (it has no controller)`)
+			`SMI TrafficSplit "web" in namespace "`+ns+`" exists but is not controlled by Rollout "app" (it has no controller)`)
 		u, err := getTrafficSplit(t, env, ns, "web")
 		if b, _ := json.Marshal(u.Object["spec"]); err != nil || string(b) != splitJSON("web", "web-v1", "web-v2", 10) {
 			t.Fatalf("someone else's TrafficSplit was touched: %s, %v", b, err)
@@ -264,7 +264,7 @@ func TestSMIWithGatewayAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range list.Items {
-		if !strings.Contains(e.Message, `HTTPRoute "web" in namespace "`+ns+`" and TrafficSplit "app" (split.smi-spec.io) in namespace "`+ns+`" now sends`) {
+		if !strings.Contains(e.Message, `HTTPRoute "web" in namespace "`+ns+`" and SMI TrafficSplit "app" in namespace "`+ns+`" now sends`) {
 			t.Fatalf("a weight Event does not name both routers: %s", e.Message)
 		}
 	}

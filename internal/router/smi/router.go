@@ -109,9 +109,13 @@ func New(rc router.Config) (*Router, error) {
 	return r, nil
 }
 
-// Describe names the TrafficSplit.
+// Describe names the TrafficSplit (and its namespace, when known: lint
+// reads files without one).
 func (r *Router) Describe() string {
-	return fmt.Sprintf("TrafficSplit %q (%s) in namespace %q", r.Name, Group, r.Namespace)
+	if r.Namespace == "" {
+		return fmt.Sprintf("SMI TrafficSplit %q", r.Name)
+	}
+	return fmt.Sprintf("SMI TrafficSplit %q in namespace %q", r.Name, r.Namespace)
 }
 
 // served remembers the TrafficSplit version last found served, so the

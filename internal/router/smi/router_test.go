@@ -166,7 +166,7 @@ func TestRefusesSplitItDoesNotControl(t *testing.T) {
 	} {
 		var re *router.Error
 		if err := op(); !errors.As(err, &re) || re.Reason != router.ReasonRouteUnusable ||
-			!strings.Contains(re.Message, `TrafficSplit "shop" (split.smi-spec.io) in namespace "apps" exists but is not controlled by Rollout "shop" (it has no controller)`) {
+			!strings.Contains(re.Message, `SMI TrafficSplit "shop" in namespace "apps" exists but is not controlled by Rollout "shop" (it has no controller)`) {
 			t.Fatalf("got %v", err)
 		}
 	}

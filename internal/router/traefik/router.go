@@ -86,8 +86,12 @@ func New(rc router.Config) (*Router, error) {
 		Stable: rc.Stable, Canary: rc.Canary, Max: rc.MaxWeight}, nil
 }
 
-// Describe names the TraefikService.
+// Describe names the TraefikService (and its namespace, when known: lint
+// reads files without one).
 func (r *Router) Describe() string {
+	if r.Namespace == "" {
+		return fmt.Sprintf("TraefikService %q", r.Name)
+	}
 	return fmt.Sprintf("TraefikService %q in namespace %q", r.Name, r.Namespace)
 }
 
