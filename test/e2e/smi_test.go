@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/testenv"
@@ -102,10 +103,12 @@ func TestSMICanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), smiRollout(ns, "app", `{}`))
 		expectDegraded(t, env, ns, "app", "TrafficRouterNotInstalled",
 			"the SMI TrafficSplit (split.smi-spec.io v1alpha3, v1alpha2 or v1alpha1) is not installed in this cluster, but spec.strategy.canary.trafficRouting.smi names it")
+		logDegraded(t, env, ns, "app")
 
 		installCRD(t, env, "smi/split-v1alpha4.yaml")
 		expectDegraded(t, env, ns, "app", "TrafficRouterNotInstalled",
 			"this cluster serves the SMI TrafficSplit (split.smi-spec.io) only in version v1alpha4")
+		logDegraded(t, env, ns, "app")
 
 		removeCRD(t, env, crdName)
 		installCRD(t, env, "smi/split-v1alpha3.yaml")
@@ -127,6 +130,7 @@ func TestSMICanary(t *testing.T) {
 			smiRollout(ns, "app", `{"trafficSplitName":"web","rootService":"web"}`))
 		expectDegraded(t, env, ns, "app", "TrafficRouteUnusable",
 			`SMI TrafficSplit "web" in namespace "`+ns+`" exists but is not controlled by Rollout "app" (it has no controller)`)
+		logDegraded(t, env, ns, "app")
 		u, err := getTrafficSplit(t, env, ns, "web")
 		if b, _ := json.Marshal(u.Object["spec"]); err != nil || string(b) != splitJSON("web", "web-v1", "web-v2", 10) {
 			t.Fatalf("someone else's TrafficSplit was touched: %s, %v", b, err)
@@ -150,6 +154,9 @@ func TestSMICanary(t *testing.T) {
 		bump(t, env, ro, "app:2")
 		v2 := expectCanary(t, env, ns, "app", 1, 5, v1alpha1.RolloutPhasePaused, 1).Status.CurrentPodHash
 		expectTrafficSplit(t, env, ns, "app", "app", "app", 20)
+		if u, err := getTrafficSplit(t, env, ns, "app"); err == nil {
+			logYAML(t, "TrafficSplit at step 1 (setWeight 20)", u)
+		}
 		if s, c := selectedHash(t, env, ns, "app-stable"), selectedHash(t, env, ns, "app-canary"); s != v1 || c != v2 {
 			t.Fatalf("stable Service selects %q (want %s), canary Service %q (want %s)", s, v1, c, v2)
 		}
@@ -193,6 +200,27 @@ func TestSMICanary(t *testing.T) {
 		// 20% three times: step 0, the reset put right, step 0 of the third version.
 		expectWeightEvents(t, env, ns, "app", map[string]int{"0%": 3, "20%": 3, "50%": 1, "100%": 1})
 	})
+}
+
+// logDegraded logs the Rollout's Progressing condition, for the docs.
+func logDegraded(t *testing.T, env *testenv.Env, ns, name string) {
+	t.Helper()
+	if c := condition(getRollout(t, env, ns, name), v1alpha1.RolloutProgressing); c != nil {
+		t.Logf("%s: %s", c.Reason, c.Message)
+	}
+}
+
+// logYAML logs an object's metadata.ownerReferences and spec as kubectl
+// would print them, for the docs.
+func logYAML(t *testing.T, title string, u *unstructured.Unstructured) {
+	t.Helper()
+	show := map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": map[string]any{
+		"name": u.GetName(), "ownerReferences": u.Object["metadata"].(map[string]any)["ownerReferences"]}, "spec": u.Object["spec"]}
+	if u.GetOwnerReferences() == nil {
+		delete(show["metadata"].(map[string]any), "ownerReferences")
+	}
+	b, _ := yaml.Marshal(show)
+	t.Logf("%s:\n%s", title, b)
 }
 
 // expectWeightEvents checks the TrafficWeightUpdated Events: at least the

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,7 @@ func TestTraefikCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), traefikRollout(ns, "app", "app"))
 		expectDegraded(t, env, ns, "app", "TrafficRouterNotInstalled",
 			"Traefik's TraefikService (traefik.io/v1alpha1, or traefik.containo.us/v1alpha1 before Traefik v3) is not installed in this cluster, but spec.strategy.canary.trafficRouting.traefik names one")
+		logDegraded(t, env, ns, "app")
 	})
 
 	t.Run("TraefikService missing, then without the canary, then right", func(t *testing.T) {
@@ -94,11 +96,20 @@ func TestTraefikCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), traefikRollout(ns, "app", "app"))
 		expectDegraded(t, env, ns, "app", "TrafficRouteNotFound",
 			`TraefikService "app" (traefik.io/v1alpha1) named by spec.strategy.canary.trafficRouting.traefik.weightedTraefikServiceName was not found in namespace "`+ns+`"; create it with spec.weighted.services listing the stable Service "app-stable" and the canary Service "app-canary"`)
+		logDegraded(t, env, ns, "app")
+
+		c := newCLI(t, env, ns)
+		out, code := c.run("doctor", "--no-metrics")
+		if code != 1 || !strings.Contains(out, `TraefikService "app" (traefik.io/v1alpha1) named by spec.strategy.canary.trafficRouting.traefik.weightedTraefikServiceName was not found`) {
+			t.Fatalf("doctor with the TraefikService missing: exit %d\n%s", code, out)
+		}
+		t.Logf("$ kubectl sluice doctor --no-metrics\n%s", out)
 
 		ts := weightedService(t, ns, "app", `[{"name":"app-stable","port":8080}]`)
 		create(t, env, ts)
 		expectDegraded(t, env, ns, "app", "TrafficRouteUnusable",
 			`TraefikService "app" in namespace "`+ns+`" named by spec.strategy.canary.trafficRouting.traefik.weightedTraefikServiceName cannot carry the split: spec.weighted.services does not list the canary Service "app-canary"`)
+		logDegraded(t, env, ns, "app")
 		if b, _ := json.Marshal(getTraefikService(t, env, ns, "app").Object["spec"]); string(b) != `{"weighted":{"services":[{"name":"app-stable","port":8080}]}}` {
 			t.Fatalf("an unusable TraefikService was touched: %s", b)
 		}
@@ -112,6 +123,9 @@ func TestTraefikCanary(t *testing.T) {
 		expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4)
 		// Unweighted entries are 1:1 to Traefik: Sluice writes 100/0 at once.
 		expectWeighted(t, env, ns, "app", "app", 0, `[{"name":"app-stable","port":8080,"weight":100},{"name":"app-canary","port":8080,"weight":0}]`)
+		if out, code := c.run("doctor", "--no-metrics"); code != 0 || !strings.Contains(out, "✔ rollout "+ns+"/app") {
+			t.Fatalf("doctor with the TraefikService in place: exit %d\n%s", code, out)
+		}
 	})
 
 	t.Run("steps, reset, abort, promote --full", func(t *testing.T) {
@@ -126,6 +140,10 @@ func TestTraefikCanary(t *testing.T) {
 		bump(t, env, ro, "app:2")
 		v2 := expectCanary(t, env, ns, "app", 1, 5, v1alpha1.RolloutPhasePaused, 1).Status.CurrentPodHash
 		expectWeighted(t, env, ns, "app-weighted", "app", 20, appServices(80, 20))
+		logYAML(t, "TraefikService at step 1 (setWeight 20)", getTraefikService(t, env, ns, "app-weighted"))
+		if out, code := newCLI(t, env, ns).run("get", "rollout", "app"); code == 0 {
+			t.Logf("$ kubectl sluice get rollout app\n%s", out)
+		}
 		if s, c := selectedHash(t, env, ns, "app-stable"), selectedHash(t, env, ns, "app-canary"); s != v1 || c != v2 {
 			t.Fatalf("stable Service selects %q (want %s), canary Service %q (want %s)", s, v1, c, v2)
 		}
