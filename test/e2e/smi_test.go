@@ -103,12 +103,12 @@ func TestSMICanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), smiRollout(ns, "app", `{}`))
 		expectDegraded(t, env, ns, "app", "TrafficRouterNotInstalled",
 			"the SMI TrafficSplit (split.smi-spec.io v1alpha3, v1alpha2 or v1alpha1) is not installed in this cluster, but spec.strategy.canary.trafficRouting.smi names it")
-		logDegraded(t, env, ns, "app")
+		logCondition(t, env, ns, "app")
 
 		installCRD(t, env, "smi/split-v1alpha4.yaml")
 		expectDegraded(t, env, ns, "app", "TrafficRouterNotInstalled",
 			"this cluster serves the SMI TrafficSplit (split.smi-spec.io) only in version v1alpha4")
-		logDegraded(t, env, ns, "app")
+		logCondition(t, env, ns, "app")
 
 		removeCRD(t, env, crdName)
 		installCRD(t, env, "smi/split-v1alpha3.yaml")
@@ -130,7 +130,7 @@ func TestSMICanary(t *testing.T) {
 			smiRollout(ns, "app", `{"trafficSplitName":"web","rootService":"web"}`))
 		expectDegraded(t, env, ns, "app", "TrafficRouteUnusable",
 			`SMI TrafficSplit "web" in namespace "`+ns+`" exists but is not controlled by Rollout "app" (it has no controller)`)
-		logDegraded(t, env, ns, "app")
+		logCondition(t, env, ns, "app")
 		u, err := getTrafficSplit(t, env, ns, "web")
 		if b, _ := json.Marshal(u.Object["spec"]); err != nil || string(b) != splitJSON("web", "web-v1", "web-v2", 10) {
 			t.Fatalf("someone else's TrafficSplit was touched: %s, %v", b, err)
@@ -198,16 +198,8 @@ func TestSMICanary(t *testing.T) {
 			t.Fatalf("after promote --full the stable Service selects %q, want the third version %s", s, v3)
 		}
 		// 20% three times: step 0, the reset put right, step 0 of the third version.
-		expectWeightEvents(t, env, ns, "app", map[string]int{"0%": 3, "20%": 3, "50%": 1, "100%": 1})
+		expectWeightCounts(t, env, ns, "app", map[string]int{"0%": 3, "20%": 3, "50%": 1, "100%": 1})
 	})
-}
-
-// logDegraded logs the Rollout's Progressing condition, for the docs.
-func logDegraded(t *testing.T, env *testenv.Env, ns, name string) {
-	t.Helper()
-	if c := condition(getRollout(t, env, ns, name), v1alpha1.RolloutProgressing); c != nil {
-		t.Logf("%s: %s", c.Reason, c.Message)
-	}
 }
 
 // logYAML logs an object's metadata.ownerReferences and spec as kubectl
@@ -223,10 +215,10 @@ func logYAML(t *testing.T, title string, u *unstructured.Unstructured) {
 	t.Logf("%s:\n%s", title, b)
 }
 
-// expectWeightEvents checks the TrafficWeightUpdated Events: at least the
+// expectWeightCounts checks the TrafficWeightUpdated Events: at least the
 // given number of changes to each canary share (Events of one message may
 // be folded into one, so their order is not checked).
-func expectWeightEvents(t *testing.T, env *testenv.Env, ns, name string, want map[string]int) {
+func expectWeightCounts(t *testing.T, env *testenv.Env, ns, name string, want map[string]int) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		list, err := env.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name + ",reason=TrafficWeightUpdated"})

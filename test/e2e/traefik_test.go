@@ -87,7 +87,7 @@ func TestTraefikCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), traefikRollout(ns, "app", "app"))
 		expectDegraded(t, env, ns, "app", "TrafficRouterNotInstalled",
 			"Traefik's TraefikService (traefik.io/v1alpha1, or traefik.containo.us/v1alpha1 before Traefik v3) is not installed in this cluster, but spec.strategy.canary.trafficRouting.traefik names one")
-		logDegraded(t, env, ns, "app")
+		logCondition(t, env, ns, "app")
 	})
 
 	t.Run("TraefikService missing, then without the canary, then right", func(t *testing.T) {
@@ -96,7 +96,7 @@ func TestTraefikCanary(t *testing.T) {
 		create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), traefikRollout(ns, "app", "app"))
 		expectDegraded(t, env, ns, "app", "TrafficRouteNotFound",
 			`TraefikService "app" (traefik.io/v1alpha1) named by spec.strategy.canary.trafficRouting.traefik.weightedTraefikServiceName was not found in namespace "`+ns+`"; create it with spec.weighted.services listing the stable Service "app-stable" and the canary Service "app-canary"`)
-		logDegraded(t, env, ns, "app")
+		logCondition(t, env, ns, "app")
 
 		c := newCLI(t, env, ns)
 		out, code := c.run("doctor", "--no-metrics")
@@ -109,7 +109,7 @@ func TestTraefikCanary(t *testing.T) {
 		create(t, env, ts)
 		expectDegraded(t, env, ns, "app", "TrafficRouteUnusable",
 			`TraefikService "app" in namespace "`+ns+`" named by spec.strategy.canary.trafficRouting.traefik.weightedTraefikServiceName cannot carry the split: spec.weighted.services does not list the canary Service "app-canary"`)
-		logDegraded(t, env, ns, "app")
+		logCondition(t, env, ns, "app")
 		if b, _ := json.Marshal(getTraefikService(t, env, ns, "app").Object["spec"]); string(b) != `{"weighted":{"services":[{"name":"app-stable","port":8080}]}}` {
 			t.Fatalf("an unusable TraefikService was touched: %s", b)
 		}
@@ -178,6 +178,6 @@ func TestTraefikCanary(t *testing.T) {
 		if s := selectedHash(t, env, ns, "app-stable"); s != v3 || v3 == v1 || v3 == v2 {
 			t.Fatalf("after promote --full the stable Service selects %q, want the third version %s", s, v3)
 		}
-		expectWeightEvents(t, env, ns, "app", map[string]int{"0%": 2, "20%": 3, "50%": 1, "100%": 1})
+		expectWeightCounts(t, env, ns, "app", map[string]int{"0%": 2, "20%": 3, "50%": 1, "100%": 1})
 	})
 }
