@@ -56,6 +56,9 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"update", "gateway.networking.k8s.io", "httproutes", "", "team-a", true}, // Gateway API weights
 		{"create", "networking.k8s.io", "ingresses", "", "team-a", true},          // NGINX canary Ingress
 		{"watch", "networking.k8s.io", "ingresses", "", "team-a", true},           // resets put right at once
+		{"create", "split.smi-spec.io", "trafficsplits", "", "team-a", true},      // SMI: Sluice creates the TrafficSplit
+		{"update", "traefik.io", "traefikservices", "", "team-a", true},           // Traefik weights
+		{"update", "traefik.containo.us", "traefikservices", "", "team-a", true},  // Traefik v2 before 2.10
 		{"update", "coordination.k8s.io", "leases", "", ns, true},
 		// Not needed, so not granted:
 		{"update", "coordination.k8s.io", "leases", "", "kube-system", false},
@@ -63,7 +66,10 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"delete", "", "services", "", "team-a", false},
 		{"list", "", "secrets", "", "team-a", false},
 		{"create", "gateway.networking.k8s.io", "httproutes", "", "team-a", false},
-		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false}, // canary Ingresses go by owner reference
+		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false},     // canary Ingresses go by owner reference
+		{"delete", "split.smi-spec.io", "trafficsplits", "", "team-a", false}, // TrafficSplits go by owner reference
+		{"create", "traefik.io", "traefikservices", "", "team-a", false},
+		{"list", "traefik.io", "traefikservices", "", "team-a", false}, // read with a GET, not watched
 		{"delete", "", "nodes", "", "", false},
 		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
 	} {
