@@ -122,14 +122,14 @@ func progressWhy(ro *v1alpha1.Rollout, reason, prog string, cmd func(string) str
 			"spec.strategy.canary.trafficRouting to split traffic by pod count", r)
 	case reasonServiceNotFound:
 		return "a Service the strategy names does not exist, and nothing was changed → create it, or fix the name the Message gives"
-	case reasonRouteNotFound:
-		return "the HTTPRoute that carries the split does not exist, so the Rollout holds where it is → " +
-			"create it with backendRefs to the stable and canary Services, or fix the name in trafficRouting.plugins"
+	case reasonRouteNotFound: // the Message names the object and the router
+		return "the router object that carries the split does not exist, so the Rollout holds where it is → " +
+			"create it as the Message says, or fix its name in spec.strategy.canary.trafficRouting"
 	case reasonRouteUnusable:
-		return "the HTTPRoute has no rule with backendRefs to both the stable and the canary Service, so the Rollout holds → " +
-			"add both Services to the rule that should carry the canary"
+		return "the router object cannot carry the split between the stable and the canary Service, so the Rollout holds → " +
+			"change it as the Message says"
 	case reasonRouterNotInstalled:
-		return "the cluster has no Gateway API HTTPRoute kind, so nothing was rolled out → install the Gateway API CRDs, " +
+		return "the cluster lacks the router's kind (the Message names it), so nothing was rolled out → install its CRDs, " +
 			"or remove spec.strategy.canary.trafficRouting to split traffic by pod count"
 	case reasonStrategyNotSupported:
 		return "this controller cannot run the Rollout's strategy yet and changed nothing → use spec.strategy.canary"

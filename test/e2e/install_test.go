@@ -58,6 +58,9 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"watch", "networking.k8s.io", "ingresses", "", "team-a", true},           // resets put right at once
 		{"update", "networking.istio.io", "virtualservices", "", "team-a", true},  // Istio weights and managed routes
 		{"update", "networking.istio.io", "destinationrules", "", "team-a", true}, // Istio subset hash labels
+		{"create", "split.smi-spec.io", "trafficsplits", "", "team-a", true},      // SMI: Sluice creates the TrafficSplit
+		{"update", "traefik.io", "traefikservices", "", "team-a", true},           // Traefik weights
+		{"update", "traefik.containo.us", "traefikservices", "", "team-a", true},  // Traefik v2 before 2.10
 		{"update", "coordination.k8s.io", "leases", "", ns, true},
 		// Not needed, so not granted:
 		{"update", "coordination.k8s.io", "leases", "", "kube-system", false},
@@ -67,6 +70,10 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"create", "gateway.networking.k8s.io", "httproutes", "", "team-a", false},
 		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false},       // canary Ingresses go by owner reference
 		{"list", "networking.istio.io", "virtualservices", "", "team-a", false}, // read with a GET, never listed
+		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false},     // canary Ingresses go by owner reference
+		{"delete", "split.smi-spec.io", "trafficsplits", "", "team-a", false}, // TrafficSplits go by owner reference
+		{"create", "traefik.io", "traefikservices", "", "team-a", false},
+		{"list", "traefik.io", "traefikservices", "", "team-a", false}, // read with a GET, not watched
 		{"delete", "", "nodes", "", "", false},
 		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
 	} {

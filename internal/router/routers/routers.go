@@ -19,6 +19,8 @@ import (
 	"github.com/sluice-dev/sluice/internal/router/gatewayapi"
 	"github.com/sluice-dev/sluice/internal/router/istio"
 	"github.com/sluice-dev/sluice/internal/router/nginx"
+	"github.com/sluice-dev/sluice/internal/router/smi"
+	"github.com/sluice-dev/sluice/internal/router/traefik"
 )
 
 // builtIn is one router Sluice carries: its name under trafficRouting (or
@@ -43,6 +45,10 @@ var builtIns = []builtIn{
 		build: func(cfg router.Config) (router.Router, error) { return alb.New(cfg) }},
 	{name: "istio", set: func(tr *v1alpha1.TrafficRouting) bool { return tr.Istio != nil },
 		build: func(cfg router.Config) (router.Router, error) { return istio.New(cfg) }},
+	{name: "smi", set: func(tr *v1alpha1.TrafficRouting) bool { return tr.SMI != nil },
+		build: func(cfg router.Config) (router.Router, error) { return smi.New(cfg) }},
+	{name: "traefik", set: func(tr *v1alpha1.TrafficRouting) bool { return tr.Traefik != nil },
+		build: func(cfg router.Config) (router.Router, error) { return traefik.New(cfg) }},
 }
 
 // upstream are the routers upstream's CRD has as fields of trafficRouting.
