@@ -70,8 +70,8 @@ func expectLeastPrivilege(t *testing.T, env *testenv.Env, ns, sa string) {
 		{"create", "gateway.networking.k8s.io", "httproutes", "", "team-a", false},
 		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false},       // canary Ingresses go by owner reference
 		{"list", "networking.istio.io", "virtualservices", "", "team-a", false}, // read with a GET, never listed
-		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false},     // canary Ingresses go by owner reference
-		{"delete", "split.smi-spec.io", "trafficsplits", "", "team-a", false}, // TrafficSplits go by owner reference
+		{"delete", "networking.k8s.io", "ingresses", "", "team-a", false},       // canary Ingresses go by owner reference
+		{"delete", "split.smi-spec.io", "trafficsplits", "", "team-a", false},   // TrafficSplits go by owner reference
 		{"create", "traefik.io", "traefikservices", "", "team-a", false},
 		{"list", "traefik.io", "traefikservices", "", "team-a", false}, // read with a GET, not watched
 		{"delete", "", "nodes", "", "", false},
