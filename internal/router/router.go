@@ -98,3 +98,20 @@ const (
 	ReasonRouteUnusable    = "TrafficRouteUnusable"
 	ReasonRouterNotInstall = "TrafficRouterNotInstalled"
 )
+
+// Agree is the weight n objects all carry (weight(i) reads the i-th), -1
+// when they disagree; the first error stops it.
+func Agree(n int, weight func(i int) (int32, error)) (int32, error) {
+	got := int32(-2)
+	for i := 0; i < n; i++ {
+		w, err := weight(i)
+		if err != nil {
+			return 0, err
+		}
+		if got != -2 && got != w {
+			return -1, nil
+		}
+		got = w
+	}
+	return got, nil
+}

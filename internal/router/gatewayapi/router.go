@@ -139,9 +139,8 @@ func (r *Router) get(ctx context.Context, name string) (*gwv1.HTTPRoute, error) 
 
 // Weight reads every route; they must all carry the same weight.
 func (r *Router) Weight(ctx context.Context) (int32, error) {
-	got := int32(-2)
-	for _, name := range r.Routes {
-		rt, err := r.get(ctx, name)
+	return router.Agree(len(r.Routes), func(i int) (int32, error) {
+		rt, err := r.get(ctx, r.Routes[i])
 		if err != nil {
 			return 0, err
 		}
@@ -149,12 +148,8 @@ func (r *Router) Weight(ctx context.Context) (int32, error) {
 		if err != nil {
 			return 0, &router.Error{Reason: router.ReasonRouteUnusable, Message: err.Error()}
 		}
-		if got != -2 && got != w {
-			return -1, nil
-		}
-		got = w
-	}
-	return got, nil
+		return w, nil
+	})
 }
 
 // SetWeight writes weight into every route that does not carry it yet.

@@ -159,22 +159,13 @@ func (r *Router) Weight(ctx context.Context) (int32, error) {
 			return 0, err
 		}
 	}
-	got := int32(-2)
-	for _, t := range r.targets {
-		vs, s, refs, err := r.load(ctx, t)
+	return router.Agree(len(r.targets), func(i int) (int32, error) {
+		vs, s, refs, err := r.load(ctx, r.targets[i])
 		if err != nil {
 			return 0, err
 		}
-		w, err := s.weight(vs, refs)
-		if err != nil {
-			return 0, err
-		}
-		if got != -2 && got != w {
-			return -1, nil
-		}
-		got = w
-	}
-	return got, nil
+		return s.weight(vs, refs)
+	})
 }
 
 // SetWeight writes weight into every VirtualService that does not carry it

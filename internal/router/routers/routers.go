@@ -192,18 +192,7 @@ type Multi []router.Router
 
 // Weight is the weight they all carry, -1 when they disagree.
 func (m Multi) Weight(ctx context.Context) (int32, error) {
-	got := int32(-2)
-	for _, rt := range m {
-		w, err := rt.Weight(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if got != -2 && got != w {
-			return -1, nil
-		}
-		got = w
-	}
-	return got, nil
+	return router.Agree(len(m), func(i int) (int32, error) { return m[i].Weight(ctx) })
 }
 
 // SetWeight sets weight on each.

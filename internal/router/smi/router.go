@@ -20,9 +20,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -111,54 +109,25 @@ func New(rc router.Config) (*Router, error) {
 
 // Describe names the TrafficSplit (and its namespace, when known: lint
 // reads files without one).
-func (r *Router) Describe() string {
-	if r.Namespace == "" {
-		return fmt.Sprintf("SMI TrafficSplit %q", r.Name)
-	}
-	return fmt.Sprintf("SMI TrafficSplit %q in namespace %q", r.Name, r.Namespace)
-}
+func (r *Router) Describe() string { return router.Describe("SMI TrafficSplit", r.Name, r.Namespace) }
 
-// served remembers the TrafficSplit version last found served, so the
-// versions are probed again only when it stops being served.
-var served struct {
-	sync.Mutex
-	version string
-}
+// served finds the TrafficSplit version the cluster serves.
+var served = func() *router.Served {
+	s := &router.Served{}
+	for _, v := range Versions {
+		s.Kinds = append(s.Kinds, schema.GroupVersionKind{Group: Group, Version: v, Kind: "TrafficSplit"})
+	}
+	return s
+}()
 
 // get reads the TrafficSplit in the version the cluster serves. A missing
 // TrafficSplit is (nil, version, nil): SetWeight creates it.
 func (r *Router) get(ctx context.Context) (*unstructured.Unstructured, string, error) {
-	served.Lock()
-	first := served.version
-	served.Unlock()
-	order := Versions
-	if first != "" {
-		order = append([]string{first}, Versions...)
+	u, gvk, ok, err := served.Get(ctx, r.Reader, r.Namespace, r.Name)
+	if !ok {
+		return nil, "", r.notServed(ctx)
 	}
-	tried := map[string]bool{}
-	for _, v := range order {
-		if tried[v] {
-			continue
-		}
-		tried[v] = true
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(schema.GroupVersionKind{Group: Group, Version: v, Kind: "TrafficSplit"})
-		err := r.Reader.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, u)
-		if meta.IsNoMatchError(err) {
-			continue
-		}
-		served.Lock()
-		served.version = v
-		served.Unlock()
-		switch {
-		case apierrors.IsNotFound(err):
-			return nil, v, nil
-		case err != nil:
-			return nil, v, fmt.Errorf("get %s: %w", r.Describe(), err)
-		}
-		return u, v, nil
-	}
-	return nil, "", r.notServed(ctx)
+	return u, gvk.Version, err
 }
 
 // notServed says why no TrafficSplit version Sluice writes is served: the

@@ -22,9 +22,7 @@ import (
 // cluster is a fake API server serving TrafficSplit in versions.
 func cluster(t *testing.T, versions ...string) client.Client {
 	t.Helper()
-	served.Lock()
-	served.version = "" // each test has its own cluster
-	served.Unlock()
+	served.Forget() // each test has its own cluster
 	mapper := meta.NewDefaultRESTMapper(nil)
 	scheme := runtime.NewScheme()
 	for _, v := range versions {

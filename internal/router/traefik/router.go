@@ -16,13 +16,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -88,57 +84,35 @@ func New(rc router.Config) (*Router, error) {
 
 // Describe names the TraefikService (and its namespace, when known: lint
 // reads files without one).
-func (r *Router) Describe() string {
-	if r.Namespace == "" {
-		return fmt.Sprintf("TraefikService %q", r.Name)
-	}
-	return fmt.Sprintf("TraefikService %q in namespace %q", r.Name, r.Namespace)
-}
+func (r *Router) Describe() string { return router.Describe("TraefikService", r.Name, r.Namespace) }
 
-// served remembers the group version last found serving TraefikService.
-var served struct {
-	sync.Mutex
-	gv schema.GroupVersion
-}
+// served finds the group that serves TraefikService.
+var served = func() *router.Served {
+	s := &router.Served{}
+	for _, gv := range GroupVersions {
+		s.Kinds = append(s.Kinds, gv.WithKind("TraefikService"))
+	}
+	return s
+}()
 
 // get reads the TraefikService from whichever API group serves it.
 func (r *Router) get(ctx context.Context) (*unstructured.Unstructured, error) {
-	served.Lock()
-	order := GroupVersions
-	if !served.gv.Empty() {
-		order = append([]schema.GroupVersion{served.gv}, GroupVersions...)
+	u, gvk, ok, err := served.Get(ctx, r.Reader, r.Namespace, r.Name)
+	switch {
+	case !ok:
+		return nil, &router.Error{Reason: router.ReasonRouterNotInstall, Message: fmt.Sprintf(
+			"Traefik's TraefikService (traefik.io/v1alpha1, or traefik.containo.us/v1alpha1 before Traefik v3) is not installed "+
+				"in this cluster, but %s names one; install Traefik's CRDs, or remove spec.strategy.canary.trafficRouting "+
+				"for a replica-count canary", Field)}
+	case err != nil:
+		return nil, err
+	case u == nil:
+		return nil, &router.Error{Reason: router.ReasonRouteNotFound, Message: fmt.Sprintf(
+			"TraefikService %q (%s) named by %s.weightedTraefikServiceName was not found in namespace %q; create it "+
+				"with spec.weighted.services listing the stable Service %q and the canary Service %q, or fix the name",
+			r.Name, gvk.GroupVersion(), Field, r.Namespace, r.Stable, r.Canary)}
 	}
-	served.Unlock()
-	tried := map[schema.GroupVersion]bool{}
-	for _, gv := range order {
-		if tried[gv] {
-			continue
-		}
-		tried[gv] = true
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gv.WithKind("TraefikService"))
-		err := r.Reader.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, u)
-		if meta.IsNoMatchError(err) {
-			continue
-		}
-		served.Lock()
-		served.gv = gv
-		served.Unlock()
-		switch {
-		case apierrors.IsNotFound(err):
-			return nil, &router.Error{Reason: router.ReasonRouteNotFound, Message: fmt.Sprintf(
-				"TraefikService %q (%s) named by %s.weightedTraefikServiceName was not found in namespace %q; create it "+
-					"with spec.weighted.services listing the stable Service %q and the canary Service %q, or fix the name",
-				r.Name, gv, Field, r.Namespace, r.Stable, r.Canary)}
-		case err != nil:
-			return nil, fmt.Errorf("get %s: %w", r.Describe(), err)
-		}
-		return u, nil
-	}
-	return nil, &router.Error{Reason: router.ReasonRouterNotInstall, Message: fmt.Sprintf(
-		"Traefik's TraefikService (traefik.io/v1alpha1, or traefik.containo.us/v1alpha1 before Traefik v3) is not installed "+
-			"in this cluster, but %s names one; install Traefik's CRDs, or remove spec.strategy.canary.trafficRouting "+
-			"for a replica-count canary", Field)}
+	return u, nil
 }
 
 // services reads spec.weighted.services, or says why the TraefikService

@@ -36,9 +36,7 @@ func (m mapped) Get(ctx context.Context, key client.ObjectKey, obj client.Object
 
 func cluster(t *testing.T, gvs ...schema.GroupVersion) client.Client {
 	t.Helper()
-	served.Lock()
-	served.gv = schema.GroupVersion{}
-	served.Unlock()
+	served.Forget() // each test has its own cluster
 	mapper := meta.NewDefaultRESTMapper(nil)
 	for _, gv := range gvs {
 		mapper.Add(gv.WithKind("TraefikService"), meta.RESTScopeNamespace)
