@@ -6,67 +6,27 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/router"
+	"github.com/sluice-dev/sluice/internal/router/routertest"
 )
 
 // cluster is a fake API server serving TrafficSplit in versions.
 func cluster(t *testing.T, versions ...string) client.Client {
 	t.Helper()
 	served.Forget() // each test has its own cluster
-	mapper := meta.NewDefaultRESTMapper(nil)
-	scheme := runtime.NewScheme()
+	var kinds []schema.GroupVersionKind
 	for _, v := range versions {
-		gv := schema.GroupVersion{Group: Group, Version: v}
-		mapper.Add(gv.WithKind("TrafficSplit"), meta.RESTScopeNamespace)
-		scheme.AddKnownTypeWithName(gv.WithKind("TrafficSplit"), &unstructured.Unstructured{})
-		scheme.AddKnownTypeWithName(gv.WithKind("TrafficSplitList"), &unstructured.UnstructuredList{})
+		kinds = append(kinds, schema.GroupVersionKind{Group: Group, Version: v, Kind: "TrafficSplit"})
 	}
-	return mapped{fake.NewClientBuilder().WithScheme(scheme).Build(), mapper}
-}
-
-// mapped answers a kind its mapper does not know with NoMatch, as a real
-// client does for a version the API server does not serve (the fake client
-// does not consult its mapper).
-type mapped struct {
-	client.Client
-	mapper meta.RESTMapper
-}
-
-func (m mapped) check(obj client.Object) error {
-	gvk := obj.GetObjectKind().GroupVersionKind()
-	_, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	return err
-}
-
-func (m mapped) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if err := m.check(obj); err != nil {
-		return err
-	}
-	return m.Client.Get(ctx, key, obj, opts...)
-}
-
-func (m mapped) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	if err := m.check(obj); err != nil {
-		return err
-	}
-	return m.Client.Create(ctx, obj, opts...)
-}
-
-func (m mapped) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	if err := m.check(obj); err != nil {
-		return err
-	}
-	return m.Client.Update(ctx, obj, opts...)
+	return routertest.Cluster(kinds...)
 }
 
 func rollout(smi string) *v1alpha1.Rollout {

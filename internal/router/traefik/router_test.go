@@ -6,42 +6,26 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
 	"github.com/sluice-dev/sluice/internal/router"
+	"github.com/sluice-dev/sluice/internal/router/routertest"
 )
-
-// mapped answers a kind its mapper does not know with NoMatch, as a real
-// client does (the fake client does not consult its mapper).
-type mapped struct {
-	client.Client
-	mapper meta.RESTMapper
-}
-
-func (m mapped) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	gvk := obj.GetObjectKind().GroupVersionKind()
-	if _, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
-		return err
-	}
-	return m.Client.Get(ctx, key, obj, opts...)
-}
 
 func cluster(t *testing.T, gvs ...schema.GroupVersion) client.Client {
 	t.Helper()
 	served.Forget() // each test has its own cluster
-	mapper := meta.NewDefaultRESTMapper(nil)
+	var kinds []schema.GroupVersionKind
 	for _, gv := range gvs {
-		mapper.Add(gv.WithKind("TraefikService"), meta.RESTScopeNamespace)
+		kinds = append(kinds, gv.WithKind("TraefikService"))
 	}
-	return mapped{fake.NewClientBuilder().WithScheme(runtime.NewScheme()).Build(), mapper}
+	return routertest.Cluster(kinds...)
 }
 
 func newRouter(t *testing.T, c client.Client) *Router {
