@@ -18,6 +18,18 @@ type Route struct {
 	// Max is the full weight, trafficRouting.maxTrafficWeight (default 100):
 	// setWeight steps and Weight are on the scale 0..Max.
 	Max int32
+	// Canary is the pod-template hash whose pods the router's canary weight
+	// reaches now (status.canary.weights.canary.podTemplateHash); "" when
+	// not known. When it is not the new hash, the canary destination has yet
+	// to move to the new pods, and the weight is another canary's.
+	Canary string
+}
+
+// elsewhere reports that the router's canary weight reaches the pods of
+// another ReplicaSet than the new one: it must come off before the canary
+// destination moves, and counts for nothing here.
+func (r *Route) elsewhere(newHash string) bool {
+	return r.Canary != "" && r.Canary != newHash
 }
 
 // max is the full weight of a routed canary.
@@ -78,7 +90,8 @@ func canaryScaleAt(steps []v1alpha1.CanaryStep, idx int32) *v1alpha1.SetCanarySc
 // canary has the pods it needs available and the router carries weight.
 func routedSettled(in Input, weight int32, scale *v1alpha1.SetCanaryScale) bool {
 	want := routedCanaryReplicas(in.Replicas, weight, in.Route.max(), scale, in.Strategy.MinPodsPerReplicaSet)
-	return in.New != nil && in.New.Available >= want && in.Route.Weight == weight
+	return in.New != nil && in.New.Available >= want && in.Route.Weight == weight &&
+		(weight == 0 || !in.Route.elsewhere(in.NewHash))
 }
 
 // planRouted fills in the pod counts, the router weight and the scale-down
@@ -103,6 +116,8 @@ func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
 		canaryN = d.AbortedReplicas(in.Now, in.New, in.Strategy.AbortScaleDownDelaySeconds)
 	case in.New == nil || in.New.Available == 0:
 		route = 0 // never send traffic to a canary with no pod to serve it
+	case in.Route.elsewhere(in.NewHash):
+		route = 0 // off the old canary's pods before the destination moves
 	case in.New.Available < canaryN:
 		// Traffic moves up only once the pods for it are available.
 		route = min(route, max(in.Route.Weight, 0))

@@ -225,3 +225,37 @@ func TestRoutedMaxTrafficWeight(t *testing.T) {
 		t.Fatalf("promote --full: stable %q, canary %d pods; want v2 with 5", w.status.StableRS, w.rs["v2"].Replicas)
 	}
 }
+
+// Back to an earlier canary mid-update (v2 -> v3 -> v2 again, v2's pods
+// still up in their scale-down delay): the router's weight is v3's, carried
+// by v3's pods until the canary Service moves to v2. It must come off before
+// that move, not ride over onto v2's pods, whatever v2 has available, and no
+// setWeight step is done by a weight v2 never carried.
+func TestRoutedWeightComesOffBeforeTheCanaryMoves(t *testing.T) {
+	s := &v1alpha1.CanaryStrategy{Steps: []v1alpha1.CanaryStep{{SetWeight: ptr32(60)}, {Pause: &v1alpha1.RolloutPause{}}}}
+	st := v1alpha1.RolloutStatus{StableRS: "v1", CurrentPodHash: "v3", CurrentStepHash: StepsHash(s.Steps), CurrentStepIndex: ptr32(1)}
+	in := Input{Now: time.Unix(1_000_000, 0), Replicas: 5, Strategy: s, Status: st, NewHash: "v2", Revision: 4,
+		New:    &ReplicaSet{Hash: "v2", Replicas: 1, Current: 1, Available: 1},
+		Stable: &ReplicaSet{Hash: "v1", Replicas: 5, Current: 5, Available: 5},
+		Older:  []ReplicaSet{{Hash: "v3", Replicas: 3, Current: 3, Available: 3}},
+		Route:  &Route{Weight: 60, Canary: "v3"}}
+	if d := Plan(in); *d.RouteWeight != 0 {
+		t.Fatalf("v2 with 1 of the 3 pods 60%% needs, router at v3's 60: route %d, want 0 before the canary moves to v2", *d.RouteWeight)
+	}
+	in.New.Replicas, in.New.Current, in.New.Available = 3, 3, 3
+	if d := Plan(in); *d.RouteWeight != 0 || *d.Status.CurrentStepIndex != 0 {
+		t.Fatalf("v2 with its 3 pods, router at v3's 60: route %d step %d, want 0 and step 0 (v2 has not carried 60 yet)",
+			*d.RouteWeight, *d.Status.CurrentStepIndex)
+	}
+	// Once the canary destination selects v2 (the weights recorded for it),
+	// the weight goes up as v2's pods allow and the step completes.
+	in.Status.CurrentPodHash, in.Status.CurrentStepIndex = "v2", ptr32(0)
+	in.Route = &Route{Weight: 0, Canary: "v2"}
+	if d := Plan(in); *d.RouteWeight != 60 {
+		t.Fatalf("canary at v2: route %d, want 60", *d.RouteWeight)
+	}
+	in.Route.Weight = 60
+	if d := Plan(in); *d.Status.CurrentStepIndex != 1 {
+		t.Fatalf("v2 carries 60: step %d, want 1", *d.Status.CurrentStepIndex)
+	}
+}

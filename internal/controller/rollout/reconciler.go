@@ -402,7 +402,7 @@ func (r *Reconciler) planCanary(ctx context.Context, ro *v1alpha1.Rollout, obs *
 		Status:       ro.Status, NewHash: obs.hash, Revision: rev, New: snapshot(newRS),
 	}
 	if rd != nil {
-		in.Route, in.ScaleDownAt = &canary.Route{Weight: rd.weight, Max: rd.max}, obs.scaleDownDeadlines()
+		in.Route, in.ScaleDownAt = &canary.Route{Weight: rd.weight, Max: rd.max, Canary: routedCanary(ro)}, obs.scaleDownDeadlines()
 	} else {
 		ro.Status.Canary.Weights = nil
 	}

@@ -96,6 +96,9 @@ func routerFailure(action string, err error) error {
 func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, hash string, rd *routing, d canary.Decision, serving bool) (time.Duration, error) {
 	c := ro.Spec.Strategy.Canary
 	target, now := *d.RouteWeight, rd.weight
+	if canaryMoves(ro, hash) {
+		target = 0 // also when the plan was deferred: never carried over onto other pods
+	}
 	var recheck time.Duration
 	setWeight := func(w int32) error {
 		wrote, err := rd.rt.SetWeight(ctx, w)
@@ -144,6 +147,25 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 		Stable: v1alpha1.WeightDestination{Weight: rd.max - now, ServiceName: c.StableService, PodTemplateHash: ro.Status.StableRS},
 	}
 	return recheck, nil
+}
+
+// routedCanary is the pod-template hash the canary destination (the canary
+// Service, an Istio canary subset) selected when the weights were last
+// recorded: the pods the router's canary weight reaches; "" if not known.
+func routedCanary(ro *v1alpha1.Rollout) string {
+	if w := ro.Status.Canary.Weights; w != nil {
+		return w.Canary.PodTemplateHash
+	}
+	return ""
+}
+
+// canaryMoves reports that the canary destination is about to move from
+// another ReplicaSet's pods to hash's (back to an earlier canary whose pods
+// are still up, say): what the router sends to the canary now reaches the
+// old pods, so weight and routes come off before the move.
+func canaryMoves(ro *v1alpha1.Rollout, hash string) bool {
+	h := routedCanary(ro)
+	return h != "" && h != hash
 }
 
 // destination names where canary or stable traffic goes: the Service and
@@ -203,7 +225,7 @@ func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout
 func managedRoutesInEffect(ro *v1alpha1.Rollout, d canary.Decision, hash string, serving bool, managed []string) []router.ManagedRoute {
 	st := &d.Status
 	steps := ro.Spec.Strategy.Canary.Steps
-	if len(managed) == 0 || !serving || st.Abort || st.PromoteFull || st.StableRS == hash || st.CurrentStepIndex == nil ||
+	if len(managed) == 0 || !serving || canaryMoves(ro, hash) || st.Abort || st.PromoteFull || st.StableRS == hash || st.CurrentStepIndex == nil ||
 		int(*st.CurrentStepIndex) >= len(steps) {
 		return nil
 	}
