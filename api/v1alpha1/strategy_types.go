@@ -70,7 +70,8 @@ type CanaryStrategy struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	ScaleDownDelayRevisionLimit *int32 `json:"scaleDownDelayRevisionLimit,omitempty"`
-	// AbortScaleDownDelaySeconds keeps the canary up after an abort. Default 30.
+	// AbortScaleDownDelaySeconds keeps the canary up after an abort. Default 30;
+	// 0 keeps it until the next update or retry, as upstream.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	AbortScaleDownDelaySeconds *int32 `json:"abortScaleDownDelaySeconds,omitempty"`
@@ -324,7 +325,8 @@ type BlueGreenStrategy struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	ScaleDownDelayRevisionLimit *int32 `json:"scaleDownDelayRevisionLimit,omitempty"`
-	// AbortScaleDownDelaySeconds keeps the preview up after an abort. Default 30.
+	// AbortScaleDownDelaySeconds keeps the preview up after an abort. Default 30;
+	// 0 keeps it until the next update or retry, as upstream.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	AbortScaleDownDelaySeconds *int32 `json:"abortScaleDownDelaySeconds,omitempty"`

@@ -142,10 +142,14 @@ func planRouted(in Input, d *Decision, idx int32, weight int32, noStable bool) {
 
 // AbortedReplicas is an aborted new version's pod count: unchanged for
 // abortScaleDownDelaySeconds (delaySeconds, default 30s) after the abort,
-// while traffic has already left it, then zero. Blue-green uses it too.
+// while traffic has already left it, then zero; 0 keeps the pods until the
+// next update or retry, as upstream. Blue-green uses it too.
 func (d *Decision) AbortedReplicas(now time.Time, newRS *ReplicaSet, delaySeconds *int32) int32 {
 	if newRS == nil || d.Status.AbortedAt == nil {
 		return 0
+	}
+	if delaySeconds != nil && *delaySeconds == 0 {
+		return newRS.Replicas
 	}
 	if left := d.Status.AbortedAt.Add(Seconds(delaySeconds, DefaultAbortScaleDownDelay)).Sub(now); left > 0 {
 		d.Requeue(left)

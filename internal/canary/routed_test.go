@@ -136,6 +136,25 @@ func TestRoutedAbort(t *testing.T) {
 	w.expectRoute(0)
 }
 
+// abortScaleDownDelaySeconds: 0 keeps the aborted canary's pods (for a
+// look at what went wrong), as upstream: it does not mean "at once", which
+// would kill them while the router's 0 may not yet have reached every proxy.
+func TestRoutedAbortScaleDownDelayZeroKeepsTheCanary(t *testing.T) {
+	in := routedInput(2, ReplicaSet{Replicas: 3, Current: 3, Available: 3}, 50)
+	in.Status.Abort = true
+	in.Strategy.AbortScaleDownDelaySeconds = ptr32(0)
+	d := Plan(in)
+	if *d.RouteWeight != 0 || d.Scale["v2"] != 3 || d.RequeueAfter != 0 {
+		t.Fatalf("abort with abortScaleDownDelaySeconds 0: route %d canary %d requeue %v; want 0, the 3 pods kept, no timer",
+			*d.RouteWeight, d.Scale["v2"], d.RequeueAfter)
+	}
+	in.Status = d.Status
+	in.Now = in.Now.Add(time.Hour)
+	if d = Plan(in); d.Scale["v2"] != 3 {
+		t.Fatalf("an hour later: canary %d, want the 3 pods still kept", d.Scale["v2"])
+	}
+}
+
 func TestRoutedSetCanaryScale(t *testing.T) {
 	s := &v1alpha1.CanaryStrategy{Steps: []v1alpha1.CanaryStep{
 		{SetCanaryScale: &v1alpha1.SetCanaryScale{Replicas: ptr32(2)}}, {SetWeight: ptr32(10)}, {Pause: &v1alpha1.RolloutPause{}},
@@ -177,8 +196,8 @@ func TestRoutedMinPodsPerReplicaSet(t *testing.T) {
 		t.Fatalf("minPodsPerReplicaSet is capped at spec.replicas: want 5, have %d", d.Scale["v2"])
 	}
 	in.Status.Abort = true
-	in.Status.AbortedAt = nil
-	in.Strategy.AbortScaleDownDelaySeconds = ptr32(0)
+	aborted := StatusTime(in.Now.Add(-time.Minute))
+	in.Status.AbortedAt = &aborted // past the 30s abort delay
 	if d := Plan(in); d.Scale["v2"] != 0 {
 		t.Fatalf("aborted (weight 0): want 0 canary pods, have %d", d.Scale["v2"])
 	}
