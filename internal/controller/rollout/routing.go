@@ -124,7 +124,7 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 			return 0, err
 		}
 	}
-	switched, err := r.pointDestinations(ctx, ro, rd, hash)
+	switched, err := r.pointDestinations(ctx, ro, rd, hash, d.Status.Abort)
 	if err != nil {
 		return 0, err
 	}
@@ -188,8 +188,12 @@ func (rd *routing) share(w int32) string {
 
 // pointDestinations points the stable and canary Services, and a router
 // that selects pods by hash, at their ReplicaSets; it reports whether the
-// canary's destination changed.
-func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, hash string) (bool, error) {
+// canary's destination changed. Aborted, the canary Service selects the
+// stable pods, as upstream: what reaches it outside the router's weight (an
+// NGINX canary-by-header annotation, a client calling it) is served, not
+// sent to pods on their way out. A router's own canary subset stays on the
+// aborted pods at weight 0 (upstream's too).
+func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, hash string, aborted bool) (bool, error) {
 	c := ro.Spec.Strategy.Canary
 	if c.StableService != "" {
 		if _, err := r.pointService(ctx, ro, c.StableService, ro.Status.StableRS); err != nil {
@@ -199,7 +203,11 @@ func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout
 	switched := false
 	if c.CanaryService != "" {
 		var err error
-		if switched, err = r.pointService(ctx, ro, c.CanaryService, hash); err != nil {
+		to := hash
+		if aborted {
+			to = ro.Status.StableRS
+		}
+		if switched, err = r.pointService(ctx, ro, c.CanaryService, to); err != nil {
 			return false, err
 		}
 	}
