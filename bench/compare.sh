@@ -23,6 +23,8 @@
 #   CONTROLLERS=sluice SLUICE_BIN=/tmp/old-sluice bench/compare.sh   # one side only, another binary
 #   UPSTREAM=v1.8.5 UPSTREAM_QPS=40 UPSTREAM_BURST=80 bench/compare.sh   # upstream's default limits
 #   KEEP=1 bench/compare.sh                   # keep the sandboxes (sluice-cmp-sluice, sluice-cmp-upstream)
+#   AUDIT_BODIES=1 KEEP_AUDIT=/tmp/a bench/compare.sh   # keep the audit logs, Event and status bodies included;
+#                                             #   then bench/audit-detail.py /tmp/a/sluice (writes by reason/field)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${ROLLOUTS:-200}
@@ -132,6 +134,9 @@ run() { # CONTROLLER
   echo "$(now) end" >>"$out/marks"
   rss >"$out/rss"
   sleep 1
+  if [[ -n ${KEEP_AUDIT:-} ]]; then # the audit log and phase marks, for bench/audit-detail.py
+    mkdir -p "$KEEP_AUDIT/$ctl" && cp "$AUDIT" "$out/marks" "$KEEP_AUDIT/$ctl/"
+  fi
   python3 - "$AUDIT" "$out" "$ctl" <<'PY'
 import bisect, collections, json, sys
 audit, out, ctl = sys.argv[1:4]
