@@ -21,6 +21,7 @@
 #   bench/compare.sh --rollouts 1000
 #   UNRELATED_PODS=5000 bench/compare.sh      # plus a 5000-replica Deployment the controllers do not own
 #   CONTROLLERS=sluice SLUICE_BIN=/tmp/old-sluice bench/compare.sh   # one side only, another binary
+#                                             #   (default: built as shipped, static, -trimpath, -s -w)
 #   UPSTREAM=v1.8.5 UPSTREAM_QPS=40 UPSTREAM_BURST=80 bench/compare.sh   # upstream's default limits
 #   KEEP=1 bench/compare.sh                   # keep the sandboxes (sluice-cmp-sluice, sluice-cmp-upstream)
 #   AUDIT_BODIES=1 KEEP_AUDIT=/tmp/a bench/compare.sh   # keep the audit logs, Event and status bodies included;
@@ -39,12 +40,18 @@ R=2
 UNRELATED=${UNRELATED_PODS:-0}
 UPSTREAM=${UPSTREAM:-v1.9.2}
 CONTROLLERS=${CONTROLLERS:-sluice upstream}
-SLUICE_BIN=${SLUICE_BIN:-bin/sluice}
+SLUICE_BIN=${SLUICE_BIN:-}
 cache=${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
 upbin=$cache/bin/argo-rollouts-$UPSTREAM
 nodes=$(( (N * R * 2 + UNRELATED) / 800 + 1 ))
 results=$(mktemp -d)
 source bench/lib/audit-sandbox.sh
+if [[ -z $SLUICE_BIN ]]; then
+  # The controller as it is shipped (internal/imagebuild, hack/release.sh):
+  # static, -trimpath, stripped (-s -w); its file-backed RSS depends on it.
+  SLUICE_BIN=$results/bin/sluice
+  CGO_ENABLED=0 GOFLAGS= go build -trimpath -buildvcs=false -ldflags "$(go run ./hack/image -ldflags)" -o "$SLUICE_BIN" ./cmd/sluice
+fi
 export SANDBOX_DISABLE_QPS_LIMITS=1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
