@@ -129,9 +129,11 @@ run() { # CONTROLLER
     c0=$(cpu) r0=$(reconciles) t0=$(date +%s.%N)
     echo "$(now) $name" >>"$out/marks"
     "$@" >/dev/null
+    local drive
+    drive=$(python3 -c "import time; print('%.1f' % (time.time() - $t0))") # the driver's own time (kubectl apply of N objects)
     t=$(wait_all "$t0" "$jp" "$val") || exit 1
     sleep 5 # Events and late writes of the transition land in its window
-    echo "$name $t $(python3 -c "print('%.2f' % ($(cpu) - $c0))") $(hwm) $(( $(reconciles) - r0 )) $(cut -d' ' -f1 /proc/loadavg)" >>"$out/phases"
+    echo "$name $t $(python3 -c "print('%.2f' % ($(cpu) - $c0))") $(hwm) $(( $(reconciles) - r0 )) $(cut -d' ' -f1 /proc/loadavg) $drive" >>"$out/phases"
     echo "[$ctl] $label: ${t}s" >&2
   }
   promote_all() { for i in $(seq 1 "$N"); do echo "app-$i"; done | xargs -P 8 -I{} "bin/sluice" promote {} -n scale >/dev/null; }
@@ -204,21 +206,21 @@ data = {}
 for c in ctls:
     d = {"phases": {}}
     for line in open(os.path.join(results, c, "phases")):
-        p, wall, cpu, hwm, rec, load = line.split()
-        d["phases"][p] = dict(wall=float(wall), cpu=float(cpu), hwm=float(hwm), rec=int(rec), load=load)
+        p, wall, cpu, hwm, rec, load, drive = line.split()
+        d["phases"][p] = dict(wall=float(wall), cpu=float(cpu), hwm=float(hwm), rec=int(rec), load=load, drive=float(drive))
     d.update(json.load(open(os.path.join(results, c, "audit.json"))))
     data[c] = d
 kinds = ["rollouts/status", "rollouts", "replicasets", "events", "services"]
-print("%d Rollouts x 2 pods; per phase: wall s, controller CPU s, peak RSS MB (VmHWM so far), reconciles, writes per Rollout by kind" % n)
+print("%d Rollouts x 2 pods; per phase: wall s (and of it, the driver's own: kubectl apply / promotes), controller CPU s, peak RSS MB (VmHWM so far), reconciles, writes per Rollout by kind" % n)
 print()
-hdr = "%-36s %-9s %7s %7s %8s %8s" % ("phase", "ctl", "wall", "cpu", "peakRSS", "reconc") + "".join("%12s" % k.replace("rollouts/", "") for k in kinds) + "%8s %8s %6s" % ("other", "writes", "load")
+hdr = "%-36s %-9s %7s %7s %7s %8s %8s" % ("phase", "ctl", "wall", "driver", "cpu", "peakRSS", "reconc") + "".join("%12s" % k.replace("rollouts/", "") for k in kinds) + "%8s %8s %6s" % ("other", "writes", "load")
 print(hdr)
 for p in "ABC":
     for c in ctls:
         ph, w = data[c]["phases"][p], data[c]["writes"].get(p, {})
         other = sum(v for k, v in w.items() if k not in kinds)
         total = sum(w.values())
-        print("%-36s %-9s %7.1f %7.2f %8.1f %8d" % (label[p], c, ph["wall"], ph["cpu"], ph["hwm"], ph["rec"]) +
+        print("%-36s %-9s %7.1f %7.1f %7.2f %8.1f %8d" % (label[p], c, ph["wall"], ph["drive"], ph["cpu"], ph["hwm"], ph["rec"]) +
               "".join("%12.2f" % (w.get(k, 0) / n) for k in kinds) + "%8.2f %8.2f %6s" % (other / n, total / n, ph["load"]))
 for c in ctls:
     r = data[c]["reaction"]
