@@ -143,8 +143,15 @@ func TestStampRemembered(t *testing.T) {
 	if got := w.stored(k, ro, cached); got.CurrentPodHash != "v2" {
 		t.Fatalf("stored after a stamp returned %q, want the stamp's status", got.CurrentPodHash)
 	}
+	if got := w.stored(k, ro, cached); got != cached {
+		t.Fatalf("stored a second time returned %+v: the stamp's status is for the reconcile that stamped", got)
+	}
+	w.stamped(k, ro, "2")
 	ro.ResourceVersion = "43" // a later object: the cache's own view counts
 	if got := w.stored(k, ro, cached); got != cached {
 		t.Fatalf("stored for another resourceVersion returned %+v, want the cached status", got)
+	}
+	if !w.stampedRecently(k, "2") {
+		t.Fatal("the stamp was forgotten with its status")
 	}
 }

@@ -70,12 +70,19 @@ func (w *writeClock) stampedRecently(k types.NamespacedName, revision string) bo
 
 // stored returns the status the API server holds when ro is the object a
 // stamp of this reconcile returned (its status is then newer than the
-// cache's), else before.
+// cache's), else before. The status is kept for that one use only.
 func (w *writeClock) stored(k types.NamespacedName, ro *v1alpha1.Rollout, before *v1alpha1.RolloutStatus) *v1alpha1.RolloutStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if s, ok := w.stamps[k]; ok && s.status != nil && s.resourceVersion == ro.ResourceVersion {
-		return s.status
+	s, ok := w.stamps[k]
+	if !ok || s.status == nil {
+		return before
+	}
+	st := s.status
+	s.status = nil
+	w.stamps[k] = s
+	if s.resourceVersion == ro.ResourceVersion {
+		return st
 	}
 	return before
 }
