@@ -21,8 +21,11 @@
 #   bench/compare.sh --rollouts 1000
 #   UNRELATED_PODS=5000 bench/compare.sh      # plus a 5000-replica Deployment the controllers do not own
 #   CONTROLLERS=sluice SLUICE_BIN=/tmp/old-sluice bench/compare.sh   # one side only, another binary
+#                                             #   (default: built as shipped, static, -trimpath, -s -w)
 #   UPSTREAM=v1.8.5 UPSTREAM_QPS=40 UPSTREAM_BURST=80 bench/compare.sh   # upstream's default limits
 #   KEEP=1 bench/compare.sh                   # keep the sandboxes (sluice-cmp-sluice, sluice-cmp-upstream)
+#   AUDIT_BODIES=1 KEEP_AUDIT=/tmp/a bench/compare.sh   # keep the audit logs, Event and status bodies included;
+#                                             #   then bench/audit-detail.py /tmp/a/sluice (writes by reason/field)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${ROLLOUTS:-200}
@@ -37,12 +40,18 @@ R=2
 UNRELATED=${UNRELATED_PODS:-0}
 UPSTREAM=${UPSTREAM:-v1.9.2}
 CONTROLLERS=${CONTROLLERS:-sluice upstream}
-SLUICE_BIN=${SLUICE_BIN:-bin/sluice}
+SLUICE_BIN=${SLUICE_BIN:-}
 cache=${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
 upbin=$cache/bin/argo-rollouts-$UPSTREAM
 nodes=$(( (N * R * 2 + UNRELATED) / 800 + 1 ))
 results=$(mktemp -d)
 source bench/lib/audit-sandbox.sh
+if [[ -z $SLUICE_BIN ]]; then
+  # The controller as it is shipped (internal/imagebuild, hack/release.sh):
+  # static, -trimpath, stripped (-s -w); its file-backed RSS depends on it.
+  SLUICE_BIN=$results/bin/sluice
+  CGO_ENABLED=0 GOFLAGS= go build -trimpath -buildvcs=false -ldflags "$(go run ./hack/image -ldflags)" -o "$SLUICE_BIN" ./cmd/sluice
+fi
 export SANDBOX_DISABLE_QPS_LIMITS=1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -120,9 +129,11 @@ run() { # CONTROLLER
     c0=$(cpu) r0=$(reconciles) t0=$(date +%s.%N)
     echo "$(now) $name" >>"$out/marks"
     "$@" >/dev/null
+    local drive
+    drive=$(python3 -c "import time; print('%.1f' % (time.time() - $t0))") # the driver's own time (kubectl apply of N objects)
     t=$(wait_all "$t0" "$jp" "$val") || exit 1
     sleep 5 # Events and late writes of the transition land in its window
-    echo "$name $t $(python3 -c "print('%.2f' % ($(cpu) - $c0))") $(hwm) $(( $(reconciles) - r0 )) $(cut -d' ' -f1 /proc/loadavg)" >>"$out/phases"
+    echo "$name $t $(python3 -c "print('%.2f' % ($(cpu) - $c0))") $(hwm) $(( $(reconciles) - r0 )) $(cut -d' ' -f1 /proc/loadavg) $drive" >>"$out/phases"
     echo "[$ctl] $label: ${t}s" >&2
   }
   promote_all() { for i in $(seq 1 "$N"); do echo "app-$i"; done | xargs -P 8 -I{} "bin/sluice" promote {} -n scale >/dev/null; }
@@ -132,6 +143,9 @@ run() { # CONTROLLER
   echo "$(now) end" >>"$out/marks"
   rss >"$out/rss"
   sleep 1
+  if [[ -n ${KEEP_AUDIT:-} ]]; then # the audit log and phase marks, for bench/audit-detail.py
+    mkdir -p "$KEEP_AUDIT/$ctl" && cp "$AUDIT" "$out/marks" "$KEEP_AUDIT/$ctl/"
+  fi
   python3 - "$AUDIT" "$out" "$ctl" <<'PY'
 import bisect, collections, json, sys
 audit, out, ctl = sys.argv[1:4]
@@ -192,21 +206,21 @@ data = {}
 for c in ctls:
     d = {"phases": {}}
     for line in open(os.path.join(results, c, "phases")):
-        p, wall, cpu, hwm, rec, load = line.split()
-        d["phases"][p] = dict(wall=float(wall), cpu=float(cpu), hwm=float(hwm), rec=int(rec), load=load)
+        p, wall, cpu, hwm, rec, load, drive = line.split()
+        d["phases"][p] = dict(wall=float(wall), cpu=float(cpu), hwm=float(hwm), rec=int(rec), load=load, drive=float(drive))
     d.update(json.load(open(os.path.join(results, c, "audit.json"))))
     data[c] = d
 kinds = ["rollouts/status", "rollouts", "replicasets", "events", "services"]
-print("%d Rollouts x 2 pods; per phase: wall s, controller CPU s, peak RSS MB (VmHWM so far), reconciles, writes per Rollout by kind" % n)
+print("%d Rollouts x 2 pods; per phase: wall s (and of it, the driver's own: kubectl apply / promotes), controller CPU s, peak RSS MB (VmHWM so far), reconciles, writes per Rollout by kind" % n)
 print()
-hdr = "%-36s %-9s %7s %7s %8s %8s" % ("phase", "ctl", "wall", "cpu", "peakRSS", "reconc") + "".join("%12s" % k.replace("rollouts/", "") for k in kinds) + "%8s %8s %6s" % ("other", "writes", "load")
+hdr = "%-36s %-9s %7s %7s %7s %8s %8s" % ("phase", "ctl", "wall", "driver", "cpu", "peakRSS", "reconc") + "".join("%12s" % k.replace("rollouts/", "") for k in kinds) + "%8s %8s %6s" % ("other", "writes", "load")
 print(hdr)
 for p in "ABC":
     for c in ctls:
         ph, w = data[c]["phases"][p], data[c]["writes"].get(p, {})
         other = sum(v for k, v in w.items() if k not in kinds)
         total = sum(w.values())
-        print("%-36s %-9s %7.1f %7.2f %8.1f %8d" % (label[p], c, ph["wall"], ph["cpu"], ph["hwm"], ph["rec"]) +
+        print("%-36s %-9s %7.1f %7.1f %7.2f %8.1f %8d" % (label[p], c, ph["wall"], ph["drive"], ph["cpu"], ph["hwm"], ph["rec"]) +
               "".join("%12.2f" % (w.get(k, 0) / n) for k in kinds) + "%8.2f %8.2f %6s" % (other / n, total / n, ph["load"]))
 for c in ctls:
     r = data[c]["reaction"]

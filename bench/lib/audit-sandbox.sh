@@ -8,11 +8,18 @@ audit_sandbox() {
   export KWOK_WORKDIR=${KWOK_WORKDIR:-$cache/kwok}
   WORK=$(mktemp -d)
   make -s build sandbox-bins >/dev/null
-  cat >"$WORK/policy.yaml" <<'YAML'
+  # AUDIT_BODIES=1: Events and Rollout status writes are logged with their
+  # request bodies (reasons, what changed), for bench/audit-detail.py.
+  local bodies=""
+  [[ -n ${AUDIT_BODIES:-} ]] && bodies='
+  - level: Request
+    verbs: [create, update, patch]
+    resources: [{group: "", resources: [events]}, {group: events.k8s.io, resources: [events]}, {group: argoproj.io, resources: [rollouts/status]}]'
+  cat >"$WORK/policy.yaml" <<YAML
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
-rules:
+rules:$bodies
   - level: Metadata
     verbs: [create, update, patch, delete, deletecollection]
   - level: None

@@ -341,9 +341,10 @@ func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next re
 		return v1alpha1.RolloutPhasePaused, string(st.PauseConditions[0].Reason)
 	case completed:
 		return v1alpha1.RolloutPhaseHealthy, ""
-	case in.New == nil || in.New.Replicas < next.Canary:
-		return v1alpha1.RolloutPhaseProgressing, "more replicas need to be updated"
-	case in.New.Available < in.New.Replicas:
+	case available(in.New) < next.Canary:
+		// What this reconcile leaves: the canary at the size just planned for
+		// it, its new pods not yet available. (Describing the moment before
+		// the scale would be rewritten by the next reconcile a moment later.)
 		return v1alpha1.RolloutPhaseProgressing, "updated replicas are still becoming available"
 	case !olderGone(in, st.StableRS) || (in.Stable != nil && st.StableRS != in.Stable.Hash && in.Stable.Current > 0):
 		return v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
@@ -352,6 +353,13 @@ func phase(in Input, st *v1alpha1.RolloutStatus, paused, completed bool, next re
 }
 
 const waitingForSteps = "waiting for all steps to complete"
+
+func available(rs *ReplicaSet) int32 {
+	if rs == nil {
+		return 0
+	}
+	return rs.Available
+}
 
 const abortPrefix = "RolloutAborted: "
 

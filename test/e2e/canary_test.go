@@ -51,6 +51,7 @@ func TestSeedCanaryWithWorkloadRef(t *testing.T) {
 	if rss := replicaSets(t, env, ns, "litellm"); rss[st.CurrentPodHash].Revision != "2" {
 		t.Fatalf("canary ReplicaSet should be revision 2: %s", describeRS(rss))
 	}
+	expectStepEvents(t, env, ns, "litellm", st.CurrentPodHash)
 
 	promote(t, env, ns, "litellm")
 	ro = expectCanary(t, env, ns, "litellm", 3, 3, v1alpha1.RolloutPhasePaused, 3)
@@ -338,5 +339,43 @@ func TestWorkloadScaleDownProgressively(t *testing.T) {
 		ro := getRollout(t, env, ns, "app")
 		return *d.Spec.Replicas == 0 && ro.Status.Phase == v1alpha1.RolloutPhaseHealthy,
 			fmt.Sprintf("deployment %d, rollout %s with %d available", *d.Spec.Replicas, ro.Status.Phase, ro.Status.AvailableReplicas)
+	})
+}
+
+// expectStepEvents checks the Events of an update from its start to the
+// pause at step 1/4: one per step, upstream's reasons. The canary's
+// ReplicaSet is told in the RolloutUpdated Event of the reconcile that
+// created it; scaling the stable down towards the step's weight has no
+// Event of its own (the status counts and RolloutStepCompleted tell it).
+func expectStepEvents(t *testing.T, env *testenv.Env, ns, name, canaryHash string) {
+	t.Helper()
+	want := map[string]string{
+		"RolloutUpdated":       fmt.Sprintf(`Rollout updated to revision 2; created ReplicaSet "%s-%s" (revision 2) with 1 replicas`, name, canaryHash),
+		"RolloutStepCompleted": "Rollout step 1/4 completed (setWeight 20)",
+		"RolloutPaused":        "Rollout paused at step 1/4 (pause)",
+		"NewReplicaSetCreated": "(revision 1) with 5 replicas", // the first revision: no update, its own Event
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		list, err := env.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Rollout,involvedObject.name=" + name})
+		if err != nil {
+			return false, err.Error()
+		}
+		seen := map[string]int{}
+		var all []string
+		for _, e := range list.Items {
+			all = append(all, e.Reason+": "+e.Message)
+			if _, ok := want[e.Reason]; ok && strings.Contains(e.Message, want[e.Reason]) {
+				seen[e.Reason]++
+			}
+			if e.Reason == "ScalingReplicaSet" {
+				return false, "a ScalingReplicaSet Event during the steps: " + e.Message
+			}
+		}
+		for r := range want {
+			if seen[r] != 1 {
+				return false, fmt.Sprintf("%d %s Event(s) saying %q; events: %s", seen[r], r, want[r], strings.Join(all, " | "))
+			}
+		}
+		return true, ""
 	})
 }

@@ -22,7 +22,7 @@ import (
 // applyScale creates the ReplicaSet of the current template if it is missing
 // and sets spec.replicas on every ReplicaSet whose count differs from the plan.
 func (r *Reconciler) applyScale(ctx context.Context, ro *v1alpha1.Rollout, obs *observed,
-	newRS *appsv1.ReplicaSet, scale map[string]int32, rev int64) (*appsv1.ReplicaSet, error) {
+	newRS *appsv1.ReplicaSet, scale map[string]int32, rev int64, n *notes) (*appsv1.ReplicaSet, error) {
 	if _, planned := scale[obs.hash]; newRS == nil && !planned {
 		// Held, or the scale deferred: no ReplicaSet is created.
 	} else if newRS == nil {
@@ -30,6 +30,7 @@ func (r *Reconciler) applyScale(ctx context.Context, ro *v1alpha1.Rollout, obs *
 		if err != nil {
 			return nil, err
 		}
+		n.scaled(reasonRSCreated, fmt.Sprintf("Created %s (revision %d) with %d replicas", describeRS(rs), rev, scale[obs.hash]))
 		obs.owned = append([]*appsv1.ReplicaSet{rs}, obs.owned...)
 		newRS = rs
 	} else if revision(newRS) < obs.maxRevision() {
@@ -52,8 +53,7 @@ func (r *Reconciler) applyScale(ctx context.Context, ro *v1alpha1.Rollout, obs *
 		if err := r.Patch(ctx, rs, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 			return nil, apiFailure("scale "+describeRS(rs), err)
 		}
-		r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "ScalingReplicaSet", "Scale",
-			"Scaled %s from %d to %d", describeRS(rs), from, want)
+		n.scaled(reasonScaling, fmt.Sprintf("Scaled %s from %d to %d", describeRS(rs), from, want))
 	}
 	return newRS, nil
 }
@@ -80,8 +80,6 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 	if err != nil {
 		return nil, apiFailure("create "+describeRS(rs), err)
 	}
-	r.Recorder.Eventf(ro, nil, corev1.EventTypeNormal, "NewReplicaSetCreated", "Create",
-		"Created %s (revision %d) with %d replicas", describeRS(rs), rev, replicas)
 	return rs, nil
 }
 

@@ -157,12 +157,14 @@ func (r *Reconciler) stampRevision(ctx context.Context, ro *v1alpha1.Rollout, ne
 		return nil
 	}
 	want := newRS.Annotations[RevisionAnnotation]
-	if want == "" || ro.Annotations[RevisionAnnotation] == want {
+	k := client.ObjectKeyFromObject(ro)
+	if want == "" || ro.Annotations[RevisionAnnotation] == want || r.written.stampedRecently(k, want) {
 		return nil
 	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, RevisionAnnotation, want)
 	if err := r.Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		return apiFailure("annotate the Rollout with its revision", err)
 	}
+	r.written.stamped(k, ro, want) // its status may be newer than the cache's: Reconcile compares with it
 	return nil
 }

@@ -54,6 +54,7 @@ type Reconciler struct {
 	mu       sync.Mutex
 	restarts map[types.UID]map[types.UID]bool // see pendingRestarts
 	adopted  adoptions
+	written  writeClock // see statuswrite.go
 }
 
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;update;patch
@@ -151,6 +152,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}()
 	var ro v1alpha1.Rollout
 	if err := r.Get(ctx, req.NamespacedName, &ro); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !instance.Mine(&ro, r.InstanceID) {
@@ -182,8 +186,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	ro.Status.ObservedGeneration = strconv.FormatInt(ro.Generation, 10)
 
+	before = r.written.stored(req.NamespacedName, &ro, before)
 	if !equality.Semantic.DeepEqual(before, &ro.Status) {
-		if uerr := r.Status().Update(ctx, &ro); uerr != nil {
+		if wait, held := r.written.hold(req.NamespacedName, before, &ro.Status, notes); held && err == nil {
+			if wait > 0 && (res.RequeueAfter == 0 || wait < res.RequeueAfter) {
+				res.RequeueAfter = wait
+			}
+		} else if uerr := r.Status().Update(ctx, &ro); uerr != nil {
+			r.sendScaleNotes(&ro, notes)
 			if apierrors.IsNotFound(uerr) {
 				return ctrl.Result{}, nil // deleted while we worked
 			}
@@ -191,11 +201,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 				return ctrl.Result{Requeue: true}, nil
 			}
 			return ctrl.Result{}, uerr
+		} else {
+			r.written.mark(req.NamespacedName)
 		}
 	}
 	// Events about status changes go out only once the status is written, so a
 	// reconcile that lost a write conflict does not announce a step twice.
-	for _, e := range notes {
+	for _, e := range foldScaleNotes(&ro, notes) {
 		typ := corev1.EventTypeNormal
 		if e.Warning {
 			typ = corev1.EventTypeWarning
@@ -337,14 +349,14 @@ func (r *Reconciler) reconcile(ctx context.Context, ro *v1alpha1.Rollout, now me
 			return ctrl.Result{}, err
 		}
 	}
-	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev)
+	newRS, err = r.applyScale(ctx, ro, obs, newRS, d.Scale, rev, n)
 	var conflict *Failure
 	if errors.As(err, &conflict) && conflict.Reason == ReasonReplicaSetConflict && bg == nil && held == nil {
 		// The new ReplicaSet cannot be created: hold where we are, and
 		// still scale what exists (spec.replicas, abort).
 		held = conflict
 		if d, err = r.planCanary(ctx, ro, obs, nil, rev, now, rd, true); err == nil {
-			newRS, err = r.applyScale(ctx, ro, obs, nil, d.Scale, rev)
+			newRS, err = r.applyScale(ctx, ro, obs, nil, d.Scale, rev, n)
 		}
 	}
 	if err != nil {
