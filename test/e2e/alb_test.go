@@ -136,7 +136,7 @@ func TestALBCanary(t *testing.T) {
 			albRouteAct, ing.Annotations[albRouteAct], albRouteCond, ing.Annotations[albRouteCond],
 			ing.Annotations["rollouts.argoproj.io/managed-alb-annotations"])
 
-		// Someone writes the action back to all-stable: rewritten at once.
+		// Someone writes the action back to all-stable: rewritten at the next resync.
 		patchSpec(t, env, ing, `{"metadata":{"annotations":{"`+albAction+`":`+fmt.Sprintf("%q", albSplit(0))+`}}}`)
 		start := time.Now()
 		expectALB(t, env, ns, "app", 20, true)

@@ -53,10 +53,13 @@ func (r *Reconciler) observeRouting(ctx context.Context, ro *v1alpha1.Rollout) (
 	return &routing{rt: rt, weight: w, max: cfg.MaxWeight, routes: cfg.Managed}, nil
 }
 
-// Router objects are read, not watched (their kinds may not be installed),
-// so a routed Rollout is looked at again on its own to put right a weight
-// or a managed route someone reset behind its back (a GitOps sync): often
-// while an update runs, seldom at rest, where the router carries no canary.
+// Router objects are read, not watched: their kinds may not be installed,
+// and a watch needs list/watch permission and a cluster-wide cache for what
+// a few Rollouts use (without the permission the controller would not
+// start at all). So a routed Rollout is looked at again on its own to put
+// right a weight or a managed route someone reset behind its back (a
+// GitOps sync): often while an update runs, seldom at rest, where the
+// router carries no canary.
 const (
 	routeResyncUpdating = 10 * time.Second
 	routeResyncAtRest   = 5 * time.Minute

@@ -113,13 +113,3 @@ func (c *Config) refs() []ingressRef {
 	}
 	return out
 }
-
-// Names are the Ingresses the config makes Sluice write (a watch wakes the
-// Rollout when one of them changes).
-func (c *Config) Names() []string {
-	var out []string
-	for _, r := range c.refs() {
-		out = append(out, r.Name)
-	}
-	return out
-}

@@ -105,17 +105,6 @@ func (c *Config) refs(rollout string) []stableRef {
 	return out
 }
 
-// Names are the Ingresses the config makes Sluice read or write: each
-// stable Ingress and its canary Ingress (a watch wakes the Rollout when
-// one of them changes).
-func (c *Config) Names(rollout string) []string {
-	var out []string
-	for _, r := range c.refs(rollout) {
-		out = append(out, r.Name, r.Canary)
-	}
-	return out
-}
-
 // canarySuffix ends every canary Ingress's name.
 const canarySuffix = "-canary"
 
