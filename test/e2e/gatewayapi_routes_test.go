@@ -177,3 +177,37 @@ func maxTrafficWeight(t *testing.T, env *testenv.Env) {
 		return s == 1000 && cw == 0, fmt.Sprintf("route %d/%d; want 1000/0 after the update", s, cw)
 	})
 }
+
+// The canary Service moves to a new revision only once one of its pods is
+// available, as upstream: until then what reaches it outside the router's
+// weight (an NGINX canary-by-header, a client calling it) still gets an
+// answer from the pods it selected.
+func canaryServiceWaitsForPods(t *testing.T, env *testenv.Env) {
+	ns := env.Namespace(t)
+	create(t, env, service(ns, "app-stable", "app"), service(ns, "app-canary", "app"), httpRoute(ns, "web", "app-stable", "app-canary"))
+	ro := routedRollout(ns, "app", "web")
+	create(t, env, ro)
+	v1 := expectCanary(t, env, ns, "app", 5, 0, v1alpha1.RolloutPhaseHealthy, 4).Status.StableRS
+
+	// A revision whose pods cannot be scheduled: never available.
+	patchSpec(t, env, ro, `{"spec":{"template":{"spec":{"nodeSelector":{"sluice.dev/no-such-node":"x"},"containers":[{"name":"app","image":"app:2"}]}}}}`)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		rss := replicaSets(t, env, ns, "app")
+		return len(rss) == 2, "waiting for the canary ReplicaSet: " + describeRS(rss)
+	})
+	time.Sleep(3 * time.Second) // several reconciles with the canary's pod Pending
+	if c := selectedHash(t, env, ns, "app-canary"); c != v1 {
+		t.Fatalf("the canary Service moved to pods that cannot answer: selects %q, want %s", c, v1)
+	}
+	if s, c, _ := routeSplit(t, env, ns, "web"); s != 100 || c != 0 {
+		t.Fatalf("route %d/%d with no canary pod available, want 100/0", s, c)
+	}
+
+	// A fixed revision: the Service moves once its pod is available.
+	patchSpec(t, env, ro, `{"spec":{"template":{"spec":{"nodeSelector":null,"containers":[{"name":"app","image":"app:3"}]}}}}`)
+	v3 := expectCanary(t, env, ns, "app", 1, 5, v1alpha1.RolloutPhasePaused, 1).Status.CurrentPodHash
+	expectSplit(t, env, ns, "app", 20)
+	if c := selectedHash(t, env, ns, "app-canary"); c != v3 {
+		t.Fatalf("canary Service selects %q, want %s", c, v3)
+	}
+}

@@ -189,4 +189,5 @@ func TestGatewayAPICanary(t *testing.T) {
 
 	t.Run("header and mirror routes", func(t *testing.T) { headerAndMirrorRoutes(t, env) })
 	t.Run("maxTrafficWeight", func(t *testing.T) { maxTrafficWeight(t, env) })
+	t.Run("canary Service waits for an available pod", func(t *testing.T) { canaryServiceWaitsForPods(t, env) })
 }

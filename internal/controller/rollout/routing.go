@@ -127,9 +127,16 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 			return 0, err
 		}
 	}
-	switched, err := r.pointDestinations(ctx, ro, rd, hash, d.Status.Abort)
+	canaryAt := hash // the pods the canary Service selects after this
+	if !serving && !d.Status.Abort && hash != ro.Status.StableRS {
+		canaryAt = "" // not before the new pods can serve: see pointDestinations
+	}
+	switched, err := r.pointDestinations(ctx, ro, rd, hash, canaryAt, d.Status.Abort)
 	if err != nil {
 		return 0, err
+	}
+	if canaryAt == "" {
+		canaryAt = routedCanary(ro) // still where it was
 	}
 	if switched {
 		recheck = routeRecheck // the canary destination selects the new pods from now on
@@ -146,7 +153,7 @@ func (r *Reconciler) applyRouting(ctx context.Context, ro *v1alpha1.Rollout, has
 		}
 	}
 	ro.Status.Canary.Weights = &v1alpha1.TrafficWeights{
-		Canary: v1alpha1.WeightDestination{Weight: now, ServiceName: c.CanaryService, PodTemplateHash: hash},
+		Canary: v1alpha1.WeightDestination{Weight: now, ServiceName: c.CanaryService, PodTemplateHash: canaryAt},
 		Stable: v1alpha1.WeightDestination{Weight: rd.max - now, ServiceName: c.StableService, PodTemplateHash: ro.Status.StableRS},
 	}
 	return recheck, nil
@@ -195,8 +202,12 @@ func (rd *routing) share(w int32) string {
 // stable pods, as upstream: what reaches it outside the router's weight (an
 // NGINX canary-by-header annotation, a client calling it) is served, not
 // sent to pods on their way out. A router's own canary subset stays on the
-// aborted pods at weight 0 (upstream's too).
-func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, hash string, aborted bool) (bool, error) {
+// aborted pods at weight 0 (upstream's too). canaryTo is where the canary
+// Service goes, "" to leave it: a new revision's pods are selected only once
+// one of them is available, as upstream, so what reaches the canary Service
+// outside the weight (canary-by-header, a direct client) is not sent to
+// pods that cannot answer yet.
+func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout, rd *routing, hash, canaryTo string, aborted bool) (bool, error) {
 	c := ro.Spec.Strategy.Canary
 	if c.StableService != "" {
 		if _, err := r.pointService(ctx, ro, c.StableService, ro.Status.StableRS); err != nil {
@@ -204,13 +215,12 @@ func (r *Reconciler) pointDestinations(ctx context.Context, ro *v1alpha1.Rollout
 		}
 	}
 	switched := false
-	if c.CanaryService != "" {
+	if c.CanaryService != "" && canaryTo != "" {
 		var err error
-		to := hash
 		if aborted {
-			to = ro.Status.StableRS
+			canaryTo = ro.Status.StableRS
 		}
-		if switched, err = r.pointService(ctx, ro, c.CanaryService, to); err != nil {
+		if switched, err = r.pointService(ctx, ro, c.CanaryService, canaryTo); err != nil {
 			return false, err
 		}
 	}
