@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -63,4 +64,24 @@ func DecodeStrict(raw []byte, out any) error {
 // Unusable is an Error saying an object cannot carry the split.
 func Unusable(format string, args ...any) *Error {
 	return &Error{Reason: ReasonRouteUnusable, Message: fmt.Sprintf(format, args...)}
+}
+
+// WholeNumber reads a number from an unstructured object (JSON decodes to
+// int64 or float64; objects built in Go may hold int or int32); ok is false
+// for anything that is not a whole number.
+func WholeNumber(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case int:
+		return int64(x), true
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return 0, false
+		}
+		return int64(x), true
+	}
+	return 0, false
 }

@@ -20,13 +20,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-dev/sluice/api/v1alpha1"
+	"github.com/sluice-dev/sluice/internal/router/istio"
 	"github.com/sluice-dev/sluice/internal/testenv"
 )
 
-var (
-	vsGVK = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1beta1", Kind: "VirtualService"}
-	drGVK = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1beta1", Kind: "DestinationRule"}
-)
+// The kinds as the router reads and writes them.
+var vsGVK, drGVK = istio.VirtualServiceGVK, istio.DestinationRuleGVK
 
 // installIstioCRDs applies Istio's own VirtualService and DestinationRule
 // CRDs (test data taken from istio.io/api, see the files' headers).

@@ -1,10 +1,11 @@
 package smi
 
 import (
-	"math"
 	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/sluice-dev/sluice/internal/router"
 )
 
 // The TrafficSplit Sluice writes is wholly its own (it creates it and owns
@@ -78,25 +79,12 @@ func normalize(spec map[string]any) map[string]any {
 // weightOf reads a backend weight: a JSON integer, or a quantity string
 // ("20") as v1alpha1 writes it. Fractions are not weights Sluice writes.
 func weightOf(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case int32:
-		return int64(x), true
-	case int:
-		return int64(x), true
-	case float64:
-		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-			return 0, false
-		}
-		return int64(x), true
-	case string:
+	if x, ok := v.(string); ok {
 		q, err := resource.ParseQuantity(x)
 		if err != nil {
 			return 0, false
 		}
-		i, ok := q.AsInt64()
-		return i, ok
+		return q.AsInt64()
 	}
-	return 0, false
+	return router.WholeNumber(v)
 }

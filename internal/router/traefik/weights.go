@@ -2,7 +2,8 @@ package traefik
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/sluice-dev/sluice/internal/router"
 )
 
 // The split of a TraefikService lives in spec.weighted.services: one entry
@@ -47,20 +48,10 @@ func entries(services []any, ns, stable, canary string) (s, c int, err error) {
 // weightOf is an entry's weight: 1 when unset, as Traefik counts it; ok is
 // false for a value that is not a whole number.
 func weightOf(m map[string]any) (int64, bool) {
-	switch x := m["weight"].(type) {
-	case nil:
+	if m["weight"] == nil {
 		return 1, true
-	case int64:
-		return x, true
-	case int:
-		return int64(x), true
-	case float64:
-		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-			return 0, false
-		}
-		return int64(x), true
 	}
-	return 0, false
+	return router.WholeNumber(m["weight"])
 }
 
 // share is the canary's share on 0..max of the two weights.
