@@ -53,7 +53,7 @@ func (r *Reconciler) restartPods(ctx context.Context, ro *v1alpha1.Rollout, obs 
 	pending := r.pendingRestarts(ro.UID)
 	seen := map[types.UID]bool{}
 	var old []*corev1.Pod
-	ready, busy := int32(0), 0
+	ready, live, busy := int32(0), int32(0), 0
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		ref := metav1.GetControllerOf(p)
@@ -61,9 +61,12 @@ func (r *Reconciler) restartPods(ctx context.Context, ro *v1alpha1.Rollout, obs 
 			continue
 		}
 		seen[p.UID] = true
-		switch {
-		case p.DeletionTimestamp != nil || pending[p.UID]:
+		if p.DeletionTimestamp != nil || pending[p.UID] {
 			busy++
+			continue
+		}
+		live++
+		switch {
 		case p.CreationTimestamp.Before(at):
 			old = append(old, p)
 			if podReady(p) {
@@ -79,6 +82,11 @@ func (r *Reconciler) restartPods(ctx context.Context, ro *v1alpha1.Rollout, obs 
 		}
 	}
 	if len(old) == 0 && busy == 0 {
+		if live < want {
+			// The last evicted pod is gone but its replacement is not
+			// there yet: the restart is not done until it is.
+			return 0, time.Second, nil
+		}
 		st.RestartedAt = at.DeepCopy()
 		return 0, 0, nil
 	}
